@@ -1,0 +1,1 @@
+"""vfp: video next-frame prediction."""
