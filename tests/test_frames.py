@@ -1,0 +1,27 @@
+import torch
+
+from vfp.frames import to_model, to_pixels, to_uint8
+
+
+def test_round_trip_uint8_exact():
+    x = torch.arange(256, dtype=torch.uint8).reshape(1, 1, 16, 16)
+    m = to_model(x)
+    assert m.dtype == torch.float32
+    assert m.min().item() == -1.0 and m.max().item() == 1.0
+    assert torch.equal(to_uint8(m), x)
+    assert torch.allclose(to_pixels(m), x.float(), atol=1e-4)
+
+
+def test_round_trip_tolerance_model_units():
+    x = torch.randint(0, 256, (2, 3, 8, 8), dtype=torch.uint8)
+    m = to_model(x)
+    back = to_model(to_uint8(m + 0.3 / 127.5))
+    assert (back - m).abs().max().item() <= 1 / 127.5 + 1e-6
+
+
+def test_clamping():
+    x = torch.tensor([-3.0, -1.0, 0.0, 1.0, 5.0])
+    p = to_pixels(x)
+    assert p.min().item() == 0.0 and p.max().item() == 255.0
+    u = to_uint8(x)
+    assert u.tolist() == [0, 0, 128, 255, 255]

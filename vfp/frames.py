@@ -1,0 +1,36 @@
+"""Conversions between uint8 pixel frames and model-space tensors.
+
+This is THE single place where frames move between pixel space and model space:
+
+* model space: float tensor in [-1, 1], ``x = (p - 127.5) / 127.5``
+* pixel space: float tensor in [0, 255], ``p = x * 127.5 + 127.5`` (clamped)
+* uint8: pixel space rounded to nearest integer and clamped to [0, 255]
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["to_model", "to_pixels", "to_uint8", "PIXEL_SCALE", "PIXEL_OFFSET"]
+
+PIXEL_SCALE = 127.5
+PIXEL_OFFSET = 127.5
+
+
+def to_model(x: torch.Tensor) -> torch.Tensor:
+    """uint8 (or float pixel) tensor in [0, 255] -> float32 tensor in [-1, 1]."""
+    if not torch.is_floating_point(x):
+        x = x.to(torch.float32)
+    return (x - PIXEL_OFFSET) / PIXEL_SCALE
+
+
+def to_pixels(x: torch.Tensor) -> torch.Tensor:
+    """Model-space tensor in [-1, 1] -> float tensor in [0, 255] (clamped)."""
+    if not torch.is_floating_point(x):
+        x = x.to(torch.float32)
+    return (x * PIXEL_SCALE + PIXEL_OFFSET).clamp(0.0, 255.0)
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Model-space tensor in [-1, 1] -> uint8 tensor (rounded, clamped)."""
+    return to_pixels(x).round().clamp(0, 255).to(torch.uint8)
