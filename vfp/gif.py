@@ -1,0 +1,105 @@
+"""Write expected/generated GIF pairs for a predicted clip.
+
+Each GIF shows the context frames followed by the future frames (true future
+for ``<stem>_expected_large.gif``, predicted future for
+``<stem>_generated_large.gif``), every frame upscaled ``scale`` times by
+nearest neighbour, looping forever. Encoding uses imageio v3 with the Pillow
+GIF writer; files are written atomically (temporary name, then ``os.replace``).
+
+Note: Pillow merges consecutive *identical* frames into one frame with the
+summed duration, so a clip with repeated frames plays with the right timing
+but may contain fewer GIF frames than ``n_in + T``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import torch
+
+from vfp.frames import to_uint8
+
+__all__ = ["write_gif_pair", "write_gif", "gif_frame_count"]
+
+
+def _to_frames(x: torch.Tensor, scale: int) -> np.ndarray:
+    """``[N, C, H, W]`` in [-1, 1] -> uint8 array ``[N, H*s, W*s]`` (C=1) or ``[N, H*s, W*s, 3]`` (C=3)."""
+    if x.dim() != 4:
+        raise ValueError(f"expected frames [N, C, H, W], got shape {tuple(x.shape)}")
+    c = x.shape[1]
+    if c not in (1, 3):
+        raise ValueError(f"GIF frames need 1 or 3 channels, got {c}")
+    u = to_uint8(x.detach()).cpu()
+    if scale != 1:
+        u = u.repeat_interleave(scale, dim=2).repeat_interleave(scale, dim=3)
+    arr = u.permute(0, 2, 3, 1).numpy()
+    if c == 1:
+        arr = arr[..., 0]
+    return np.ascontiguousarray(arr)
+
+
+def write_gif(frames: torch.Tensor, path: str | os.PathLike, scale: int = 4, fps: float = 4) -> Path:
+    """Write frames ``[N, C, H, W]`` in [-1, 1] to a looping GIF at ``path`` atomically."""
+    if scale < 1:
+        raise ValueError(f"scale must be >= 1, got {scale}")
+    if fps <= 0:
+        raise ValueError(f"fps must be > 0, got {fps}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arr = _to_frames(frames, scale)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        iio.imwrite(
+            tmp,
+            arr,
+            extension=".gif",
+            plugin="pillow",
+            is_batch=True,
+            duration=int(round(1000.0 / fps)),
+            loop=0,
+        )
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def write_gif_pair(
+    context: torch.Tensor,
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    out_dir: str | os.PathLike,
+    stem: str,
+    scale: int = 4,
+    fps: float = 4,
+) -> tuple[Path, Path]:
+    """Write ``<stem>_expected_large.gif`` and ``<stem>_generated_large.gif`` in ``out_dir``.
+
+    Args:
+        context: ``[n_in, C, H, W]`` context frames in [-1, 1] (any device).
+        pred, target: ``[T, C, H, W]`` predicted / true future frames in [-1, 1].
+        scale: nearest-neighbour upscale factor. fps: frames per second.
+
+    Returns:
+        ``(expected_path, generated_path)``.
+    """
+    if pred.shape != target.shape:
+        raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} differ")
+    if context.dim() != 4 or context.shape[1:] != target.shape[1:]:
+        raise ValueError(f"context {tuple(context.shape)} does not match frames {tuple(target.shape)}")
+    if not stem or "/" in stem or os.sep in stem:
+        raise ValueError(f"invalid GIF stem {stem!r}")
+    out_dir = Path(out_dir)
+    ctx = context.detach().cpu()
+    expected = write_gif(torch.cat([ctx, target.detach().cpu()]), out_dir / f"{stem}_expected_large.gif", scale, fps)
+    generated = write_gif(torch.cat([ctx, pred.detach().cpu()]), out_dir / f"{stem}_generated_large.gif", scale, fps)
+    return expected, generated
+
+
+def gif_frame_count(path: str | os.PathLike) -> int:
+    """Number of frames stored in a GIF file."""
+    return int(iio.improps(path, plugin="pillow", index=None).shape[0])
