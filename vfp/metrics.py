@@ -13,7 +13,7 @@ step, never pooled across frames; averages are means of per-frame values):
   to ``PSNR_CAP = 100.0`` dB so that averages stay finite.
 * ``ssim``: torchmetrics SSIM, Gaussian window 11, sigma 1.5, ``data_range=255``
   on the pixel values, on frames reshaped to ``(B*T, C, H, W)`` (2-D SSIM, not
-  volumetric). Frames must be at least 11x11.
+  volumetric). torchmetrics reflect-pads by 5, so frames need H, W >= 6.
 * ``mse`` / ``mae``: on pixels scaled to [0, 1] (``pixels / 255``), i.e. per
   pixel on [0, 1] as many papers report them; note ``psnr == 10*log10(1/mse)``
   (up to the cap).
