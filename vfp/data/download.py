@@ -92,6 +92,8 @@ def _reason(exc: BaseException) -> str:
         if nxt is None and len(cur.args) > 1 and isinstance(cur.args[1], BaseException):
             nxt = cur.args[1]
         cur = nxt
+    if isinstance(exc, (urllib3.exceptions.ProtocolError, requests.exceptions.ChunkedEncodingError)):
+        return "connection closed before the end of the file"
     text = str(exc)
     if "Name or service not known" in text or "Temporary failure in name resolution" in text:
         return "DNS lookup failed (no network or unknown host)"
