@@ -1,0 +1,23 @@
+"""motion_filter stage: score classes by consecutive-frame L2 and write data/motion.json."""
+import sys
+from pathlib import Path
+
+from vfp.data.motion import motion_filter
+from vfp.stage import run_stage
+
+OUT = Path("data/motion.json")
+
+
+def work(cfg, args):
+    m = cfg.motion
+    result = motion_filter(Path(cfg.data.root), OUT, size=m.size, frames=m.frames, mode=m.mode, threshold=m.threshold)
+    print(f"motion_filter: kept {len(result['kept'])} classes, dropped {len(result['dropped'])}: "
+          f"{', '.join(result['dropped']) or 'none'}; skipped {result['n_skipped']} unreadable videos -> {OUT}")
+
+
+def main(argv=None) -> int:
+    return run_stage("motion_filter", work, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,332 @@
+"""params.yaml -> frozen dataclasses, validated before any work starts.
+
+Every error is one line naming the key, e.g.
+``params.yaml: data.interval must be >= 1, got 0``.
+Defaults live here (and, for model architectures, in the model constructors only).
+"""
+from __future__ import annotations
+
+import collections.abc
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+
+from vfp.errors import VfpError
+
+MODEL_NAMES = ("autoencoder", "copy_last", "multiscale_gan", "seq2seq")
+
+
+class ConfigError(VfpError):
+    """A bad value in params.yaml."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: Literal["sample", "ucf101", "folder"] = "sample"
+    root: str = "data/raw"
+    folder: str = ""
+    size: tuple[int, int] = (64, 64)
+    interval: int = 2
+    cache: str = "data/cache"
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    seed: int = 0
+    moving_classes: int = 6
+    static_classes: int = 2
+    groups: int = 6
+    clips_per_group: int = 3
+    frames: int = 48
+
+
+@dataclass(frozen=True)
+class Ucf101Config:
+    rar_url: str = "https://www.crcv.ucf.edu/data/UCF101/UCF101.rar"
+    rar_sha256: str = "ca8dfadb4c891cb11316f94d52b6b0ac2a11994e67a0cae227180cd160bd8e55"
+    rar_size: int = 0
+    splits_url: str = "https://www.crcv.ucf.edu/data/UCF101/UCF101TrainTestSplits-RecognitionTask.zip"
+    splits_sha256: str = "5c0d1a53b8ed364a2ac830a73f405e51bece7d98ce1254fd19ed4a36b224bd27"
+    splits_size: int = 113943
+    download_dir: str = "data/download"
+    insecure_tls: bool = False
+
+
+@dataclass(frozen=True)
+class MotionConfig:
+    size: int = 32
+    frames: int = 16
+    mode: Literal["absolute", "quantile"] = "absolute"
+    threshold: float = 1.0
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    official: int = 1
+    val_fraction: float = 0.2
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 8
+    batch_size: int = 16
+    clips_per_video: int = 8
+    crop: int = 0
+    num_workers: int = 2
+    val_every: int = 1
+    snapshot_every: int = 2
+    snapshot_videos: int = 2
+    n_saved: int = 2
+    resume: Literal["auto", "never"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: Literal["none", "bf16", "fp16"] = "none"
+    channels_last: bool = False
+    compile: bool = False
+    grad_clip: float = 1.0
+
+
+@dataclass(frozen=True)
+class GanLossConfig:
+    lam_lp: float = 1.0
+    lam_gdl: float = 1.0
+    lam_adv: float = 0.05
+    p: int = 2
+    alpha: float = 1.0
+
+
+@dataclass(frozen=True)
+class GanScheduleConfig:
+    d_steps: int = 1
+    d_warmup_epochs: int = 0
+    g_warmup_epochs: int = 0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One model's section. ``net`` holds constructor keywords, checked against the real signature."""
+
+    lr: float = 0.001
+    n_output: int = 1
+    net: Mapping[str, Any] = field(default_factory=dict)
+    # multiscale_gan only
+    discriminator: Mapping[str, Any] = field(default_factory=dict)
+    lr_d: float = 0.0002
+    loss: GanLossConfig = GanLossConfig()
+    schedule: GanScheduleConfig = GanScheduleConfig()
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    horizon: int = 4
+    batch_size: int = 16
+    moving_threshold: float = 10.0
+    gifs: int = 4
+
+
+@dataclass(frozen=True)
+class Config:
+    model: str = "multiscale_gan"
+    seed: int = 0
+    data: DataConfig = DataConfig()
+    sample: SampleConfig = SampleConfig()
+    ucf101: Ucf101Config = Ucf101Config()
+    motion: MotionConfig = MotionConfig()
+    split: SplitConfig = SplitConfig()
+    train: TrainConfig = TrainConfig()
+    seq2seq: ModelConfig = ModelConfig()
+    autoencoder: ModelConfig = ModelConfig()
+    multiscale_gan: ModelConfig = ModelConfig()
+    copy_last: ModelConfig = ModelConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+
+    def model_section(self, name: str | None = None) -> ModelConfig:
+        """The params section of ``name`` (default: the selected model)."""
+        return getattr(self, name or self.model)
+
+
+# ---------------------------------------------------------------- generic typed loading
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp).replace("typing.", ""))
+
+
+def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
+    """Check ``value`` against annotation ``tp``; return the (frozen) value or raise ConfigError."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{source}: {key} must be a mapping, got {value!r}")
+        return _build(tp, value, key, source)
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise ConfigError(f"{source}: {key} must be one of {', '.join(map(str, choices))}, got {value!r}")
+        return value
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise ConfigError(f"{source}: {key} must be a list of {len(args)} values, got {value!r}")
+        return tuple(_coerce(v, a, f"{key}[{i}]", source) for i, (v, a) in enumerate(zip(value, args)))
+    if origin is collections.abc.Mapping:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{source}: {key} must be a mapping, got {value!r}")
+        return types.MappingProxyType(dict(value))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: {key} must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{source}: {key} must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{source}: {key} must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{source}: {key} must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported annotation {_type_name(tp)} for {key}")  # a bug in this file, not in params
+
+
+def _build(cls: type, raw: Mapping[str, Any], prefix: str, source: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in names:
+            where = f"{prefix}.{key}" if prefix else key
+            raise ConfigError(f"{source}: unknown key {where} (valid: {', '.join(sorted(names))})")
+    values = {}
+    for name in names:
+        if name in raw:
+            where = f"{prefix}.{name}" if prefix else name
+            values[name] = _coerce(raw[name], hints[name], where, source)
+    return cls(**values)
+
+
+# ---------------------------------------------------------------- semantic checks
+
+def _require(ok: bool, source: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"{source}: {message}")
+
+
+def _check_ranges(cfg: Config, source: str) -> None:
+    d, t, e, m = cfg.data, cfg.train, cfg.evaluate, cfg.motion
+    _require(cfg.model in MODEL_NAMES, source,
+             f"model must be one of {', '.join(MODEL_NAMES)}, got {cfg.model!r}")
+    _require(d.interval >= 1, source, f"data.interval must be >= 1, got {d.interval}")
+    _require(min(d.size) >= 8, source, f"data.size must be >= 8 on each side, got {list(d.size)}")
+    _require(d.source != "folder" or bool(d.folder), source,
+             "data.folder must name a <Class>/<video> folder when data.source is folder")
+    s = cfg.sample
+    _require(s.moving_classes >= 1, source, f"sample.moving_classes must be >= 1, got {s.moving_classes}")
+    _require(s.static_classes >= 0, source, f"sample.static_classes must be >= 0, got {s.static_classes}")
+    _require(s.groups >= 6, source, f"sample.groups must be >= 6 (3 official splits of 2 test groups), got {s.groups}")
+    _require(s.clips_per_group >= 1, source, f"sample.clips_per_group must be >= 1, got {s.clips_per_group}")
+    _require(s.frames >= 8, source, f"sample.frames must be >= 8, got {s.frames}")
+    _require(m.size >= 4, source, f"motion.size must be >= 4, got {m.size}")
+    _require(m.frames >= 2, source, f"motion.frames must be >= 2, got {m.frames}")
+    if m.mode == "quantile":
+        _require(0 <= m.threshold < 1, source, f"motion.threshold must be in [0, 1) for mode quantile, got {m.threshold}")
+    else:
+        _require(m.threshold >= 0, source, f"motion.threshold must be >= 0, got {m.threshold}")
+    _require(cfg.split.official in (1, 2, 3), source, f"split.official must be 1, 2 or 3, got {cfg.split.official}")
+    _require(0 <= cfg.split.val_fraction < 1, source,
+             f"split.val_fraction must be in [0, 1), got {cfg.split.val_fraction}")
+    for key in ("epochs", "batch_size", "clips_per_video", "val_every", "snapshot_every", "n_saved"):
+        value = getattr(t, key)
+        _require(value >= 1, source, f"train.{key} must be >= 1, got {value}")
+    for key in ("num_workers", "snapshot_videos", "crop"):
+        value = getattr(t, key)
+        _require(value >= 0, source, f"train.{key} must be >= 0, got {value}")
+    _require(t.grad_clip >= 0, source, f"train.grad_clip must be >= 0, got {t.grad_clip}")
+    _require(t.crop <= min(d.size), source, f"train.crop must be <= data.size {list(d.size)}, got {t.crop}")
+    _require(e.horizon >= 1, source, f"evaluate.horizon must be >= 1, got {e.horizon}")
+    _require(e.batch_size >= 1, source, f"evaluate.batch_size must be >= 1, got {e.batch_size}")
+    _require(e.gifs >= 0, source, f"evaluate.gifs must be >= 0, got {e.gifs}")
+    for name in MODEL_NAMES:
+        _check_model_section(cfg, name, source)
+
+
+def _check_model_section(cfg: Config, name: str, source: str) -> None:
+    from vfp.models.registry import model_kwargs  # late import: torch is heavy
+
+    section = cfg.model_section(name)
+    _require(section.lr >= 0, source, f"{name}.lr must be >= 0, got {section.lr}")
+    _require(section.n_output >= 1, source, f"{name}.n_output must be >= 1, got {section.n_output}")
+    valid = model_kwargs(name)
+    for key, value in section.net.items():
+        _require(key in valid, source, f"unknown key {name}.net.{key} (valid: {', '.join(sorted(valid))})")
+        default = valid[key]
+        if isinstance(default, bool):
+            _require(isinstance(value, bool), source, f"{name}.net.{key} must be true or false, got {value!r}")
+        elif isinstance(default, (int, float)) and not isinstance(default, bool):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if isinstance(default, int):
+                ok = ok and isinstance(value, int)
+            _require(ok, source, f"{name}.net.{key} must be a {type(default).__name__}, got {value!r}")
+        elif isinstance(default, (list, tuple)):
+            _require(isinstance(value, (list, tuple)), source, f"{name}.net.{key} must be a list, got {value!r}")
+    n_input = section.net.get("n_input", valid.get("n_input", 1))
+    _require(isinstance(n_input, int) and n_input >= 1, source, f"{name}.net.n_input must be >= 1, got {n_input}")
+    if name == cfg.model:
+        _check_buildable(cfg, name, source)
+
+
+def _check_buildable(cfg: Config, name: str, source: str) -> None:
+    """Build the selected model once (cheap) to catch constructor errors and the stride rule."""
+    from vfp.models.registry import build_model
+
+    section = cfg.model_section(name)
+    try:
+        model = build_model(name, **dict(section.net))
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"{source}: {name}.net: {err}") from None
+    stride = getattr(model, "stride", 1)
+    for label, sizes in (("data.size", cfg.data.size), ("train.crop", (cfg.train.crop,) * 2 if cfg.train.crop else ())):
+        for side in sizes:
+            _require(side % stride == 0, source,
+                     f"{label} {list(sizes)} must be divisible by {name}'s stride {stride}")
+
+
+# ---------------------------------------------------------------- public API
+
+def parse_config(raw: Mapping[str, Any] | None, source: str = "params.yaml") -> Config:
+    """Validate a params mapping (as read from YAML) into a frozen Config."""
+    cfg = _build(Config, raw or {}, "", source)
+    _check_ranges(cfg, source)
+    return cfg
+
+
+def load_config(path: str | Path = "params.yaml") -> Config:
+    """Read and validate ``path``; raises ConfigError with a one-line message."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found; run from the project folder or pass --params") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} is not valid YAML: {getattr(err, 'problem', err)}") from None
+    if raw is not None and not isinstance(raw, Mapping):
+        raise ConfigError(f"{path}: must be a mapping of sections, got {type(raw).__name__}")
+    return parse_config(raw, str(path))
+
+
+def to_dict(cfg: Any) -> Any:
+    """Plain-data view of a config (for hashing and for saving beside checkpoints)."""
+    if dataclasses.is_dataclass(cfg):
+        return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    if isinstance(cfg, Mapping):
+        return {k: to_dict(v) for k, v in cfg.items()}
+    if isinstance(cfg, (list, tuple)):
+        return [to_dict(v) for v in cfg]
+    return cfg

@@ -1,0 +1,67 @@
+"""Decoded-frame cache: each video decoded once at the training size to a uint8 ``.npy`` [N, H, W, 3].
+
+Files are written atomically (temp + rename), so a killed run never leaves a half file that a later
+read trusts; :func:`build_cache` fills the cache in parallel over videos and skips videos already done.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from vfp.data.video import VideoEntry, VideoReadError, read_all
+from vfp.fileio import warn
+
+
+def cache_path(video: VideoEntry, cache_dir: Path, size: tuple[int, int]) -> Path:
+    """``<cache>/<H>x<W>/<Class>/<stem>-<hash of full path>.npy``."""
+    digest = hashlib.sha1(os.fspath(video.path).encode()).hexdigest()[:8]
+    return Path(cache_dir) / f"{size[0]}x{size[1]}" / video.path.parent.name / f"{video.path.stem}-{digest}.npy"
+
+
+def cached_frames(video: VideoEntry, cache_dir: Path, size: tuple[int, int]) -> np.ndarray:
+    """Memory-mapped frames of ``video``, decoding and storing them first if needed."""
+    path = cache_path(video, cache_dir, size)
+    if not path.is_file():
+        _store(path, read_all(video.path, size, video.n_frames))
+    return np.load(path, mmap_mode="r")
+
+
+def _store(path: Path, frames: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
+    np.save(tmp, frames)
+    os.replace(tmp, path)
+
+
+def _fill_one(args: tuple[VideoEntry, Path, tuple[int, int]]) -> tuple[str, str | None]:
+    video, cache_dir, size = args
+    try:
+        cached_frames(video, cache_dir, size)
+        return str(video.path), None
+    except VideoReadError as err:
+        return str(video.path), str(err)
+
+
+def build_cache(videos: Sequence[VideoEntry], cache_dir: Path, size: tuple[int, int], workers: int = 2) -> dict:
+    """Decode every video not cached yet, ``workers`` processes in parallel; returns counts."""
+    todo = [v for v in videos if not cache_path(v, cache_dir, size).is_file()]
+    failed = []
+    jobs = [(v, Path(cache_dir), tuple(size)) for v in todo]
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(_fill_one, jobs, chunksize=4))
+    else:
+        results = [_fill_one(job) for job in jobs]
+    for path, reason in results:
+        if reason:
+            warn(f"not cached {path}: {reason}")
+            failed.append({"file": path, "reason": reason})
+    total = sum(cache_path(v, cache_dir, size).stat().st_size for v in videos
+                if cache_path(v, cache_dir, size).is_file())
+    return {"videos": len(videos), "decoded": len(todo) - len(failed), "already": len(videos) - len(todo),
+            "failed": failed, "bytes": total}

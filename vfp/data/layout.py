@@ -1,0 +1,52 @@
+"""The UCF-101 folder layout shared by every source: names, groups and official split-list files."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+UCF_NAME = re.compile(r"^v_(?P<cls>[A-Za-z0-9]+)_g(?P<group>\d+)_c(?P<clip>\d+)$")
+
+
+def group_of(relpath: str) -> str:
+    """Group key of a video: ``Class/gGG`` for UCF names, else the video itself (its own group)."""
+    cls, name = relpath.split("/", 1)
+    match = UCF_NAME.match(Path(name).stem)
+    if match:
+        return f"{cls.lower()}/g{int(match['group']):02d}"
+    return f"{cls.lower()}/{Path(name).stem}"
+
+
+def group_number(relpath: str) -> int | None:
+    match = UCF_NAME.match(Path(relpath.split("/", 1)[-1]).stem)
+    return int(match["group"]) if match else None
+
+
+def write_split_lists(splits_dir: Path, classes: list[str], videos: dict[str, list[str]],
+                      test_groups: dict[int, set[int]]) -> None:
+    """Write ``classInd.txt``, ``trainlist0K.txt`` and ``testlist0K.txt`` in UCF-101's format."""
+    splits_dir.mkdir(parents=True, exist_ok=True)
+    label = {cls: i + 1 for i, cls in enumerate(classes)}
+    (splits_dir / "classInd.txt").write_text("".join(f"{label[c]} {c}\n" for c in classes))
+    for k, groups in sorted(test_groups.items()):
+        train, test = [], []
+        for cls in classes:
+            for rel in sorted(videos.get(cls, [])):
+                if group_number(rel) in groups:
+                    test.append(f"{rel}\n")
+                else:
+                    train.append(f"{rel} {label[cls]}\n")
+        (splits_dir / f"trainlist{k:02d}.txt").write_text("".join(train))
+        (splits_dir / f"testlist{k:02d}.txt").write_text("".join(test))
+
+
+def read_list(path: Path) -> list[str]:
+    """Relative video paths of a UCF split list (CRLF or LF, optional trailing label)."""
+    entries = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        line = line.strip()
+        parts = line.rsplit(None, 1)
+        if len(parts) == 2 and parts[1].isdigit():  # trainlist: "<path> <label>"
+            line = parts[0]
+        if line:
+            entries.append(line.replace("\\", "/"))
+    return entries

@@ -1,0 +1,102 @@
+"""The download stage: put a UCF-layout dataset at ``data.root`` from the configured source.
+
+- ``sample``: generate the small deterministic dataset (:mod:`vfp.data.sample`);
+- ``ucf101``: download, verify and extract the official archives (:mod:`vfp.data.ucf101`);
+- ``folder``: mirror a local ``<Class>/<video>`` tree (hard links where possible, else copies), using
+  its official split lists when present, otherwise writing lists split deterministically by group.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from vfp.config import Config
+from vfp.data.layout import group_of, write_split_lists
+from vfp.data.video import list_videos
+from vfp.errors import VfpError
+from vfp.fileio import atomic_dir
+
+LIST_FOLDERS = ("splits", "ucfTrainTestlist")
+
+
+def prepare_data(cfg: Config) -> dict:
+    """Run the configured source; returns a short summary for the stage to print."""
+    root = Path(cfg.data.root)
+    if cfg.data.source == "sample":
+        from vfp.data.sample import generate_sample
+
+        s = cfg.sample
+        return generate_sample(root, seed=s.seed, moving_classes=s.moving_classes, static_classes=s.static_classes,
+                               groups=s.groups, clips_per_group=s.clips_per_group, frames=s.frames)
+    if cfg.data.source == "folder":
+        return mirror_folder(Path(cfg.data.folder), root)
+    from vfp.data.ucf101 import prepare_ucf101
+
+    u = cfg.ucf101
+    return prepare_ucf101(root, Path(u.download_dir), rar_url=u.rar_url, rar_sha256=u.rar_sha256 or None,
+                          rar_size=u.rar_size or None, splits_url=u.splits_url, splits_sha256=u.splits_sha256 or None,
+                          splits_size=u.splits_size or None, insecure_tls=u.insecure_tls)
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def mirror_folder(folder: Path, root: Path) -> dict:
+    """Mirror ``folder`` into ``root`` (atomically) with split lists in ``root/splits``."""
+    if not folder.is_dir():
+        raise VfpError(f"data.folder {folder}: not a folder; point it at a <Class>/<video> tree")
+    videos = list_videos(folder)
+    if not videos:
+        raise VfpError(f"data.folder {folder}: no .avi/.mp4/.mkv/.webm files in <Class>/<video> layout")
+    by_class: dict[str, list[str]] = {}
+    for path in videos:
+        by_class.setdefault(path.parent.name, []).append(path.relative_to(folder).as_posix())
+    classes = sorted(by_class)
+    with atomic_dir(root) as tmp:
+        for rels in by_class.values():
+            for rel in rels:
+                _link_or_copy(folder / rel, tmp / rel)
+        official = _official_lists(folder)
+        if official is not None:
+            (tmp / "splits").mkdir(exist_ok=True)
+            for src in official.iterdir():
+                if src.suffix == ".txt":  # normalise CRLF line endings
+                    (tmp / "splits" / src.name).write_text(src.read_text(errors="replace").replace("\r\n", "\n"))
+            if not (tmp / "splits" / "classInd.txt").is_file():
+                (tmp / "splits" / "classInd.txt").write_text("".join(f"{i + 1} {c}\n" for i, c in enumerate(classes)))
+        else:
+            write_group_split_lists(tmp / "splits", classes, by_class)
+    return {"classes": len(classes), "videos": len(videos), "official_lists": official is not None}
+
+
+def _official_lists(folder: Path) -> Path | None:
+    for name in LIST_FOLDERS:
+        candidate = folder / name
+        if (candidate / "trainlist01.txt").is_file() and (candidate / "testlist01.txt").is_file():
+            return candidate
+    return None
+
+
+def write_group_split_lists(splits_dir: Path, classes: list[str], by_class: dict[str, list[str]]) -> None:
+    """Lists for 3 splits by group: split k tests on every 4th group of each class (offset k-1)."""
+    write_split_lists(splits_dir, classes, by_class, test_groups={})
+    label = {c: i + 1 for i, c in enumerate(classes)}
+    for k in (1, 2, 3):
+        train, test = [], []
+        for cls in classes:
+            groups = sorted({group_of(r) for r in by_class[cls]})
+            test_groups = {g for i, g in enumerate(groups) if i % 4 == k - 1}
+            for rel in sorted(by_class[cls]):
+                if group_of(rel) in test_groups:
+                    test.append(f"{rel}\n")
+                else:
+                    train.append(f"{rel} {label[cls]}\n")
+        (splits_dir / f"trainlist{k:02d}.txt").write_text("".join(train), encoding="utf-8")
+        (splits_dir / f"testlist{k:02d}.txt").write_text("".join(test), encoding="utf-8")
+

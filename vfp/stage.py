@@ -1,0 +1,29 @@
+"""Shared entry for the thin stage scripts: parse ``--params``, load the config, run, one-line errors."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable
+
+from vfp.config import Config, load_config
+from vfp.errors import VfpError
+
+
+def run_stage(name: str, work: Callable[[Config, argparse.Namespace], object], argv: list[str] | None = None,
+              add_arguments: Callable[[argparse.ArgumentParser], None] | None = None) -> int:
+    """Run ``work(cfg, args)``; a VfpError becomes ``error: ...`` on stderr and exit code 1."""
+    parser = argparse.ArgumentParser(prog=f"stages/{name}.py", description=f"vfp pipeline stage: {name}")
+    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    if add_arguments:
+        add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.params)
+        work(cfg, args)
+    except VfpError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"interrupted: stage {name} stopped; its outputs were not replaced", file=sys.stderr)
+        return 130
+    return 0
