@@ -1,0 +1,257 @@
+"""Checkpoints: save (atomic, last ``n_saved`` + best by val PSNR t+1), resume, config guard.
+
+Files in the run folder:
+
+* ``checkpoint_<iteration>.pt``  model(s), optimizer(s), trainer state, RNG states
+  (torch CPU/CUDA, numpy, python ``random``); written by Ignite's ``DiskSaver(atomic=True)``
+  (temp file in the same folder + rename), so a kill during a save leaves at most a ``tmp*``
+  file, which is never picked up (and is removed at the next start).
+* ``best_model_<epoch>_psnr_t1=<score>.pt``  the generator/model weights of the best epoch.
+* ``config.json``  the params that define the run (see :func:`run_params`) and their hash.
+
+A checkpoint is never written while the weights hold NaN/inf or after the NaN guard fired.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+from ignite.engine import Engine, Events
+from ignite.handlers import Checkpoint, DiskSaver, global_step_from_engine
+
+from vfp.config import Config, to_dict
+
+CHECKPOINT_RE = re.compile(r"^checkpoint_(\d+)\.pt$")
+BEST_RE = re.compile(r"^best_model_(\d+)_psnr_t1=(-?[0-9.]+|inf|nan)\.pt$")
+CONFIG_FILE = "config.json"
+BEST_METRIC = "psnr_t1"
+# train keys that do not change what a given epoch computes (so changing them keeps resuming)
+_NON_RESULT_TRAIN_KEYS = ("epochs", "num_workers", "val_every", "snapshot_every", "snapshot_videos",
+                          "n_saved", "resume", "device", "compile")
+
+
+class RngState:
+    """torch (CPU + CUDA), numpy and python ``random`` generator states as a checkpointable object."""
+
+    def state_dict(self) -> dict[str, Any]:
+        np_state = np.random.get_state()
+        state = {
+            "torch": torch.get_rng_state(),
+            "numpy": {"key": np_state[0], "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+                      "pos": int(np_state[2]), "has_gauss": int(np_state[3]), "gauss": float(np_state[4])},
+            "python": _to_lists(random.getstate()),
+        }
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        torch.set_rng_state(state["torch"])
+        n = state["numpy"]
+        np.random.set_state((n["key"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+        version, internal, gauss = state["python"]
+        random.setstate((version, tuple(internal), gauss))
+        if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _to_lists(obj):
+    return [_to_lists(o) for o in obj] if isinstance(obj, tuple) else obj
+
+
+def params_finite(modules: Mapping[str, Any]) -> bool:
+    """True when every parameter of every ``nn.Module`` in ``modules`` is finite."""
+    for obj in modules.values():
+        if isinstance(obj, torch.nn.Module):
+            for p in obj.parameters():
+                if not torch.isfinite(p).all():
+                    return False
+    return True
+
+
+# ---------------------------------------------------------------- config guard
+
+def run_params(cfg: Config) -> dict[str, Any]:
+    """The params that define a training run (a resume needs them unchanged)."""
+    train = {k: v for k, v in to_dict(cfg.train).items() if k not in _NON_RESULT_TRAIN_KEYS}
+    return {
+        "model": cfg.model,
+        cfg.model: to_dict(cfg.model_section()),
+        "train": train,
+        "data": {"source": cfg.data.source, "size": list(cfg.data.size), "interval": cfg.data.interval},
+        "seed": cfg.seed,
+    }
+
+
+def params_hash(params: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def checkpoint_files(run_dir: Path) -> list[tuple[int, Path]]:
+    """``(iteration, path)`` of the regular checkpoints, oldest first."""
+    found = []
+    for path in Path(run_dir).glob("checkpoint_*.pt"):
+        m = CHECKPOINT_RE.match(path.name)
+        if m:
+            found.append((int(m.group(1)), path))
+    return sorted(found)
+
+
+def best_files(run_dir: Path) -> list[tuple[float, Path]]:
+    found = []
+    for path in Path(run_dir).glob("best_model_*.pt"):
+        m = BEST_RE.match(path.name)
+        if m:
+            found.append((float(m.group(2)), path))
+    return sorted(found)
+
+
+def prepare_run_dir(run_dir: Path, params: Mapping[str, Any], *, resume: bool, log: Callable[[str], None] = print) -> bool:
+    """Make ``run_dir`` ready for this run's ``params``; return True when a resume is possible.
+
+    * leftover ``tmp*`` files of an interrupted atomic save are removed;
+    * ``resume`` False, or a ``config.json`` with another hash (or none beside old checkpoints):
+      earlier checkpoints, ``config.json``, ``logs/`` and ``snapshots/`` are MOVED to
+      ``stale/<time>-<old hash>/`` (printed), and training starts fresh;
+    * then ``config.json`` is (re)written.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for tmp in run_dir.glob("tmp*"):
+        if tmp.is_file():
+            tmp.unlink()
+    new_hash = params_hash(params)
+    cfg_path = run_dir / CONFIG_FILE
+    old_hash = None
+    if cfg_path.exists():
+        try:
+            old_hash = json.loads(cfg_path.read_text()).get("hash")
+        except (ValueError, AttributeError):
+            old_hash = "unreadable"
+    previous = [p for _, p in checkpoint_files(run_dir)] + [p for _, p in best_files(run_dir)]
+    has_old = bool(previous) or (run_dir / "logs").exists() or (run_dir / "snapshots").exists()
+    same = old_hash == new_hash
+    can_resume = resume and same and bool(checkpoint_files(run_dir))
+    if has_old and not (resume and same):
+        stale = run_dir / "stale" / f"{time.strftime('%Y%m%d-%H%M%S')}-{(old_hash or 'noconfig')[:8]}"
+        stale.mkdir(parents=True, exist_ok=True)
+        for p in previous + [run_dir / n for n in (CONFIG_FILE, "logs", "snapshots")]:
+            if p.exists():
+                shutil.move(str(p), str(stale / p.name))
+        why = "train.resume is never" if not resume else "the params changed since they were written"
+        log(f"note: starting fresh in {run_dir} ({why}); earlier checkpoints moved to {stale}")
+    write_json_atomic(cfg_path, {"hash": new_hash, "params": params})
+    return can_resume
+
+
+def load_latest(run_dir: Path, to_load: Mapping[str, Any], *, log: Callable[[str], None] = print) -> Path | None:
+    """Load the newest readable ``checkpoint_*.pt`` into ``to_load``; return its path (None if none).
+
+    An unreadable file (truncated, garbage, missing objects) is renamed ``<name>.corrupt`` with a
+    one-line warning, and the previous checkpoint is tried.
+    """
+    for _, path in reversed(checkpoint_files(run_dir)):
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(obj, Mapping):
+                raise ValueError("not a checkpoint dict")
+            missing = sorted(set(to_load) - set(obj))
+            if missing:
+                raise ValueError(f"missing {', '.join(missing)}")
+        except Exception as err:  # noqa: BLE001 - any unreadable file falls back to the previous one
+            bad = path.with_name(path.name + ".corrupt")
+            os.replace(path, bad)
+            msg = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+            log(f"warning: checkpoint {path} is unreadable ({msg}); moved to {bad.name}, trying the previous one")
+            continue
+        Checkpoint.load_objects(to_load=dict(to_load), checkpoint=obj)
+        return path
+    return None
+
+
+# ---------------------------------------------------------------- handler
+
+class CheckpointHandler:
+    """Saves ``to_save`` every epoch (last ``n_saved`` kept) and the best model by val ``psnr_t1``.
+
+    ``attach(trainer, evaluator=None)``: regular checkpoints at the trainer's EPOCH_COMPLETED,
+    the best one at the evaluator's COMPLETED. ``save_now(trainer)`` saves at once (SIGINT).
+    Every save is skipped, with a warning, when ``trainer.state.nan_key`` is set (the NaN guard
+    fired) or a parameter is not finite: a good checkpoint is never replaced by a broken one.
+    """
+
+    def __init__(self, run_dir: str | Path, to_save: Mapping[str, Any], *, n_saved: int = 2,
+                 best_model: torch.nn.Module | None = None, log: Callable[[str], None] = print):
+        if n_saved < 1:
+            raise ValueError(f"n_saved must be >= 1, got {n_saved}")
+        if "model" not in to_save or "trainer" not in to_save:
+            raise ValueError("to_save needs at least 'model' and 'trainer'")
+        self.run_dir = Path(run_dir)
+        self.to_save = dict(to_save)
+        self.log = log
+        self.saver = DiskSaver(str(self.run_dir), atomic=True, require_empty=False)
+        self.checkpoint = Checkpoint(
+            self.to_save, self.saver, n_saved=n_saved, filename_pattern="checkpoint_{global_step}.pt",
+            global_step_transform=lambda engine, _: engine.state.iteration,
+        )
+        self.best_model = best_model if best_model is not None else self.to_save["model"]
+        self.best: Checkpoint | None = None
+        self._trainer: Engine | None = None
+        # continue the rotation of files already in the folder (after a resume)
+        self.checkpoint.load_state_dict({"_saved": [(s, p.name) for s, p in checkpoint_files(self.run_dir)]})
+
+    def attach(self, trainer: Engine, evaluator: Engine | None = None) -> None:
+        self._trainer = trainer
+        trainer.add_event_handler(Events.EPOCH_COMPLETED, self)
+        if evaluator is not None:
+            self.best = Checkpoint(
+                {"model": self.best_model}, DiskSaver(str(self.run_dir), atomic=True, require_empty=False),
+                n_saved=1, filename_pattern="best_model_{global_step}_psnr_t1={score}.pt",
+                score_function=lambda e: float(e.state.metrics[BEST_METRIC]), score_name=BEST_METRIC,
+                global_step_transform=global_step_from_engine(trainer),
+            )
+            self.best.load_state_dict({"_saved": [(s, p.name) for s, p in best_files(self.run_dir)]})
+            evaluator.add_event_handler(Events.COMPLETED, self._save_best)
+
+    def _ok_to_save(self, trainer: Engine) -> bool:
+        nan_key = getattr(trainer.state, "nan_key", None)
+        if nan_key is not None or not params_finite(self.to_save):
+            self.log(f"warning: not saving a checkpoint at iteration {trainer.state.iteration}: "
+                     f"{'loss ' + nan_key if nan_key else 'weights'} not finite")
+            return False
+        return True
+
+    def __call__(self, trainer: Engine) -> None:
+        if self._ok_to_save(trainer):
+            self.checkpoint(trainer)
+
+    def _save_best(self, evaluator: Engine) -> None:
+        if self.best is not None and self._ok_to_save(self._trainer):
+            self.best(evaluator)
+
+    def save_now(self, trainer: Engine) -> Path | None:
+        """Save unless a checkpoint of this very iteration exists; return the latest path."""
+        saved = [it.priority for it in self.checkpoint._saved]
+        if trainer.state.iteration not in saved and self._ok_to_save(trainer):
+            self.checkpoint(trainer)
+        return self.last_checkpoint
+
+    @property
+    def last_checkpoint(self) -> Path | None:
+        last = self.checkpoint.last_checkpoint
+        return Path(last) if last is not None else None

@@ -1,0 +1,86 @@
+"""Progress bar with running averages, and the NaN/inf guard."""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+from ignite.engine import Engine, Events
+from ignite.handlers import ProgressBar
+
+
+class RunningAverages:
+    """Exponential running average of every scalar in the step output dict -> ``state.metrics``.
+
+    Works with keys that appear only in some iterations (e.g. D losses after warm-up),
+    which Ignite's ``RunningAverage`` (one fixed key each) does not.
+    """
+
+    def __init__(self, alpha: float = 0.98):
+        if not 0 < alpha < 1:
+            raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+        self.alpha = alpha
+        self.values: dict[str, float] = {}
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        out = engine.state.output
+        if not isinstance(out, dict):
+            return
+        for key, value in out.items():
+            value = float(value)
+            old = self.values.get(key)
+            self.values[key] = value if old is None else self.alpha * old + (1 - self.alpha) * value
+            engine.state.metrics[key] = self.values[key]
+
+
+class Progress:
+    """tqdm bar over each epoch showing the running averages (``persist``: keep finished bars)."""
+
+    def __init__(self, keys: tuple[str, ...] | None = None, persist: bool = False):
+        self.keys = keys
+        self.bar = ProgressBar(persist=persist)
+
+    def attach(self, engine: Engine) -> None:
+        RunningAverages().attach(engine)
+        self.bar.attach(engine, metric_names=list(self.keys) if self.keys else "all")
+
+
+class NanGuard:
+    """Stops training when a scalar of the step output is NaN/inf, with a clear message.
+
+    Sets ``engine.state.nan_key`` (the checkpoint handler then refuses to save) and
+    ``engine.state.nan_message``: which loss, where, and the last good checkpoint to resume from
+    (``last_checkpoint()`` gives its path, or None).
+    """
+
+    def __init__(self, last_checkpoint: Callable[[], object] = lambda: None, log: Callable[[str], None] = print):
+        self.last_checkpoint = last_checkpoint
+        self.log = log
+
+    def attach(self, engine: Engine) -> None:
+        engine.state.nan_key = None
+        engine.state.nan_message = None
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        out = engine.state.output
+        items = out.items() if isinstance(out, dict) else [("loss", out)]
+        for key, value in items:
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                continue
+            if not math.isfinite(value):
+                last = self.last_checkpoint()
+                where = (f"resume from the last good checkpoint {last} (lower the lr or grad_clip first)"
+                         if last else "no checkpoint was saved yet")
+                engine.state.nan_key = key
+                engine.state.nan_message = (
+                    f"training stopped: loss '{key}' became {value} at epoch {engine.state.epoch}, "
+                    f"iteration {engine.state.iteration}; {where}"
+                )
+                self.log(engine.state.nan_message)
+                engine.terminate()
+                return
