@@ -25,7 +25,7 @@ from ignite.utils import manual_seed
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from vfp.config import Config
+from vfp.config import Config, to_dict
 from vfp.engines.common import maybe_compile, resolve_device, setup_backends, unwrap
 from vfp.engines.gan import ScalesForward, create_gan_trainer
 from vfp.engines.supervised import create_evaluator, create_supervised_trainer
@@ -374,8 +374,10 @@ def train(cfg: Config, *, split_dir: Path = Path("data/split"), out_dir: Path | 
 
 # ---------------------------------------------------------------- distributed entry point
 
-def _worker(local_rank: int, cfg: Config, kwargs: dict) -> None:
-    train(cfg, **kwargs)
+def _worker(local_rank: int, raw_cfg: dict, kwargs: dict) -> None:
+    from vfp.config import parse_config
+
+    train(parse_config(raw_cfg, "params"), **kwargs)
 
 
 def run(cfg: Config, nproc_per_node: int = 1, backend: str | None = None, **kwargs) -> dict:
@@ -393,7 +395,7 @@ def run(cfg: Config, nproc_per_node: int = 1, backend: str | None = None, **kwar
         backend = "nccl" if torch.cuda.is_available() else "gloo"
     try:
         with idist.Parallel(backend=backend, nproc_per_node=None if under_torchrun else nproc_per_node) as parallel:
-            parallel.run(_worker, cfg, kwargs)
+            parallel.run(_worker, to_dict(cfg), kwargs)  # Config holds mappingproxy: not picklable
     except VfpError:
         raise
     except Exception as err:  # a worker's VfpError arrives wrapped with its traceback text

@@ -1,0 +1,180 @@
+"""vfp.training end to end on tiny synthetic clips: resume, corrupt files, NaN guard, folders, gloo."""
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from vfp.config import parse_config
+from vfp.errors import VfpError
+from vfp.handlers.checkpoint import checkpoint_files
+from vfp.training import load_trained, run, train
+
+SIZE = 16
+
+
+class Clips(torch.utils.data.Dataset):
+    """Moving squares; random start per (seed, epoch, index) like ClipDataset; NaN from ``nan_epoch``."""
+
+    def __init__(self, n=8, frames=4, seed=0, nan_epoch=None):
+        self.n, self.frames, self.seed, self.nan_epoch, self.epoch = n, frames, seed, nan_epoch, 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        g = torch.Generator().manual_seed(hash((self.seed, self.epoch, i)) % 2**31)
+        y, x, start = torch.randint(0, SIZE - 4, (3,), generator=g).tolist()
+        f = torch.full((self.frames, 3, SIZE, SIZE), -1.0)
+        for t in range(self.frames):
+            xx = (x + start + t) % (SIZE - 4)
+            f[t, :, y : y + 4, xx : xx + 4] = 1.0
+        if self.nan_epoch is not None and self.epoch >= self.nan_epoch:
+            f[:] = float("nan")
+        return {"frames": f, "video": f"v_Sq_g01_c{i:02d}", "start": start}
+
+
+def make_cfg(model="multiscale_gan", **train):
+    t = {"epochs": 2, "batch_size": 4, "num_workers": 0, "snapshot_every": 1, "snapshot_videos": 1, **train}
+    return parse_config({
+        "model": model, "data": {"size": [SIZE, SIZE]}, "train": t, "evaluate": {"horizon": 2},
+        "multiscale_gan": {"net": {"n_input": 2, "scales": [4, 8, 16], "features": [[8]] * 3, "kernels": [3] * 3},
+                           "discriminator": {"conv_features": [[4]] * 3, "conv_kernels": [[1], [3], [3]],
+                                             "fc": [[8, 1]] * 3}},
+        "seq2seq": {"n_output": 2, "net": {"n_input": 2, "embed": 8, "hidden": [8], "stride": 4}},
+    })
+
+
+def go(cfg, out, *, nan_epoch=None, **kw):
+    return train(cfg, out_dir=out, train_data=Clips(nan_epoch=nan_epoch), val_data=Clips(3, 4, seed=1),
+                 progress=False, **kw)
+
+
+def weights(path):
+    return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+
+
+def sha(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("model,crop", [("multiscale_gan", 8), ("seq2seq", 0)])
+def test_two_epochs_equal_one_plus_resumed_one(tmp_path, model, crop):
+    cfg = make_cfg(model, crop=crop)
+    go(cfg, tmp_path / "straight")
+    go(cfg, tmp_path / "split", max_epochs=1)
+    ckpt_1 = torch.load(checkpoint_files(tmp_path / "split")[-1][1], weights_only=True)
+    summary = go(cfg, tmp_path / "split")  # fresh objects, as in a new process
+    assert summary["resumed_from"] and summary["epoch"] == 2
+    a = torch.load(checkpoint_files(tmp_path / "straight")[-1][1], weights_only=True)
+    b = torch.load(checkpoint_files(tmp_path / "split")[-1][1], weights_only=True)
+    assert not all(torch.equal(ckpt_1["model"][k], b["model"][k]) for k in b["model"])  # epoch 2 trained
+    for part in [k for k in ("model", "discriminator") if k in a]:
+        for key in a[part]:
+            assert torch.equal(a[part][key], b[part][key]), (part, key)
+    assert a["trainer"]["iteration"] == b["trainer"]["iteration"]
+    # loss log kept epoch 1 of the first run and appended epoch 2
+    rows = (tmp_path / "split" / "logs" / "train_epoch.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows] == ["epoch", "1", "2"]
+    assert rows == (tmp_path / "straight" / "logs" / "train_epoch.csv").read_text().splitlines()
+
+
+def test_corrupt_latest_checkpoint_falls_back_with_warning(tmp_path, capsys):
+    cfg = make_cfg("seq2seq")
+    go(cfg, tmp_path, max_epochs=2)
+    (old, old_path), (latest, latest_path) = checkpoint_files(tmp_path)[-2:]
+    latest_path.write_bytes(latest_path.read_bytes()[:100])  # truncated
+    (tmp_path / "tmpabc123").write_bytes(b"half-written save")  # killed during an atomic save
+    capsys.readouterr()
+    summary = go(cfg, tmp_path, max_epochs=3)
+    out = capsys.readouterr().out
+    warnings = [ln for ln in out.splitlines() if ln.startswith("warning:")]
+    assert len(warnings) == 1 and latest_path.name in warnings[0]
+    assert summary["resumed_from"] == str(old_path)
+    assert (tmp_path / (latest_path.name + ".corrupt")).exists()
+    assert not list(tmp_path.glob("tmp*")) and not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*tmp*"))
+    assert summary["epoch"] == 3
+
+
+def test_changed_params_start_fresh_and_move_old_aside(tmp_path, capsys):
+    go(make_cfg("seq2seq"), tmp_path, max_epochs=1)
+    summary = go(make_cfg("seq2seq", grad_clip=0.5), tmp_path, max_epochs=1)
+    assert summary["resumed_from"] is None
+    assert "starting fresh" in capsys.readouterr().out
+    assert list((tmp_path / "stale").glob("*/checkpoint_*.pt"))
+
+
+def test_nan_loss_stops_names_loss_and_keeps_good_checkpoint(tmp_path):
+    cfg = make_cfg("multiscale_gan", epochs=3)
+    go(cfg, tmp_path, max_epochs=1)
+    [(step, good)] = checkpoint_files(tmp_path)[-1:]
+    digest, model_digest = sha(good), sha(tmp_path / "model.pt")
+    with pytest.raises(VfpError) as err:
+        go(cfg, tmp_path, nan_epoch=2)
+    msg = str(err.value)
+    assert "loss 'loss_d'" in msg and "nan" in msg and str(good) in msg and "\n" not in msg
+    assert [p for _, p in checkpoint_files(tmp_path)] == [good] and sha(good) == digest
+    assert sha(tmp_path / "model.pt") == model_digest
+
+
+def test_unwritable_output_folder_fails_before_training(tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder")
+    with pytest.raises(VfpError, match="file.txt/run"):
+        go(make_cfg("seq2seq"), blocker / "run")
+
+
+def test_copy_last_writes_model_without_training(tmp_path):
+    summary = go(make_cfg("copy_last"), tmp_path)
+    assert summary["trained"] is False
+    name, model = load_trained(tmp_path / "model.pt")
+    assert name == "copy_last" and model.n_input == 1
+
+
+def test_model_file_round_trip_and_bad_file(tmp_path):
+    go(make_cfg("seq2seq"), tmp_path, max_epochs=1)
+    name, model = load_trained(tmp_path / "model.pt")
+    assert name == "seq2seq" and not model.training
+    out = model(torch.zeros(1, 2, 3, SIZE, SIZE), 2)
+    assert out.shape == (1, 2, 3, SIZE, SIZE)
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(VfpError, match="not a vfp model"):
+        load_trained(bad)
+    with pytest.raises(VfpError, match="not a vfp model"):
+        load_trained(checkpoint_files(tmp_path)[-1][1])
+
+
+def test_snapshots_written_during_training(tmp_path):
+    from vfp.gif import gif_frame_count
+
+    go(make_cfg("seq2seq", snapshot_videos=2), tmp_path, max_epochs=2)
+    for sub in ("epoch_001", "epoch_002", "latest"):
+        for i in (0, 1):
+            for kind in ("expected", "generated"):
+                path = tmp_path / "snapshots" / sub / f"v_Sq_g01_c{i:02d}_{kind}_large.gif"
+                assert path.exists()
+            # n_input + horizon frames; the generated GIF is not counted: an untrained residual model
+            # predicts copy-last, and Pillow merges identical consecutive GIF frames (vfp.gif issue)
+            expected = tmp_path / "snapshots" / sub / f"v_Sq_g01_c{i:02d}_expected_large.gif"
+            assert gif_frame_count(expected) == 2 + 2
+
+
+@pytest.mark.slow
+def test_two_process_gloo_run(tmp_path):
+    cfg = make_cfg("multiscale_gan", epochs=1)
+    summary = run(cfg, nproc_per_node=2, backend="gloo", out_dir=tmp_path, train_data=Clips(),
+                  val_data=Clips(3, 4, seed=1), progress=False)
+    assert summary["epoch"] == 1
+    assert len(checkpoint_files(tmp_path)) == 1 and (tmp_path / "model.pt").exists()
