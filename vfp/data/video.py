@@ -8,6 +8,7 @@ really decode once (at indexing time) and callers clamp to it. ``decord.DECORDEr
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ class VideoEntry:
 def _reader(path: Path, size: tuple[int, int] | None):
     import decord  # imported lazily: keeps worker start-up cheap and the parent fork-safe
 
+    decord.logging.set_level(decord.logging.QUIET)  # FFmpeg's own stderr noise; we report one line per file
     if not path.is_file():
         raise VideoReadError("file not found")
     if path.stat().st_size == 0:
@@ -51,6 +53,7 @@ def _reader(path: Path, size: tuple[int, int] | None):
 def _short(err: Exception) -> str:
     text = str(err).strip().splitlines()
     first = text[0] if text else type(err).__name__
+    first = re.sub(r"^\[[\d:]+\] \S+:\d+: ", "", first)  # dmlc log prefix "[12:00:00] src/x.cc:83: "
     return first[:120]
 
 
@@ -86,13 +89,28 @@ def _decodes(reader, index: int) -> bool:
 def read_frames(path: Path, indices: list[int] | np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Decode ``indices`` (sorted, all < the probed count) at ``size`` (H, W): uint8 [T, H, W, 3]."""
     reader = _reader(path, size)
+    indices = list(map(int, indices))
     try:
-        batch = reader.get_batch(list(map(int, indices))).asnumpy()
+        batch = reader.get_batch(indices).asnumpy()
     except Exception as err:
-        raise VideoReadError(f"decoding failed ({_short(err)})") from None
+        # decord 0.6.0: get_batch fails ("size must exactly match") for some output widths (1-4, 6, 8,
+        # 12, 16, 24, 48, 72, ...) whose RGB rows are padded; single frames still decode: read those.
+        try:
+            batch = np.stack([_unpad(reader[i].asnumpy(), size) for i in indices])
+        except Exception:
+            raise VideoReadError(f"decoding failed ({_short(err)})") from None
     finally:
         del reader
     return np.ascontiguousarray(batch[..., :3])
+
+
+def _unpad(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """One decord frame as [H, W, 3]: for padded widths decord returns [H, W, linesize // W] whose
+    rows hold the real 3 * W bytes first (e.g. [48, 48, 4] for width 48), so cut each row."""
+    if frame.shape[-1] == 3:
+        return frame
+    height, width = size if size is not None else frame.shape[:2]
+    return frame.reshape(height, -1)[:, : 3 * width].reshape(height, width, 3)
 
 
 def read_all(path: Path, size: tuple[int, int], n_frames: int | None = None) -> np.ndarray:
