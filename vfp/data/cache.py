@@ -18,8 +18,18 @@ from vfp.fileio import warn
 
 
 def cache_path(video: VideoEntry, cache_dir: Path, size: tuple[int, int]) -> Path:
-    """``<cache>/<H>x<W>/<Class>/<stem>-<hash of full path>.npy``."""
-    digest = hashlib.sha1(os.fspath(video.path).encode()).hexdigest()[:8]
+    """``<cache>/<H>x<W>/<Class>/<stem>-<hash of full path, size, mtime, frames>.npy``.
+
+    The file's size and mtime are in the key: a video regenerated or replaced at the same path (another
+    sample seed, another folder copy) gets a new entry instead of the old frames.
+    """
+    try:
+        st = video.path.stat()
+        stamp = f"{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        stamp = "missing"
+    key = f"{os.fspath(video.path)}\0{stamp}\0{video.n_frames}"
+    digest = hashlib.sha1(key.encode()).hexdigest()[:8]
     return Path(cache_dir) / f"{size[0]}x{size[1]}" / video.path.parent.name / f"{video.path.stem}-{digest}.npy"
 
 
