@@ -178,3 +178,80 @@ def test_two_process_gloo_run(tmp_path):
                   val_data=Clips(3, 4, seed=1), progress=False)
     assert summary["epoch"] == 1
     assert len(checkpoint_files(tmp_path)) == 1 and (tmp_path / "model.pt").exists()
+
+
+SCRIPT = textwrap.dedent('''
+    import sys, time, torch
+    sys.path.insert(0, {tests!r})
+    from test_training import Clips, make_cfg
+    from vfp.errors import VfpError
+    from vfp.training import train
+
+    class Slow(Clips):
+        def __getitem__(self, i):
+            time.sleep(0.02)
+            return super().__getitem__(i)
+
+    try:
+        s = train(make_cfg("seq2seq", epochs=int(sys.argv[2])), out_dir=sys.argv[1], train_data=Slow(),
+                  val_data=Clips(3, 4, seed=1), progress=False)
+    except VfpError as err:
+        print(f"error: {{err}}", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(130 if s.get("interrupted") else 0)
+''')
+
+
+def _start(tmp_path, epochs):
+    script = tmp_path / "job.py"
+    script.write_text(SCRIPT.format(tests=str(Path(__file__).parent)))
+    return subprocess.Popen([sys.executable, "-u", str(script), str(tmp_path / "run"), str(epochs)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_checkpoint(proc, run_dir, timeout=60):
+    end = time.time() + timeout
+    while time.time() < end and proc.poll() is None:
+        if run_dir.exists() and checkpoint_files(run_dir):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no checkpoint appeared (rc {proc.poll()})")
+
+
+@pytest.mark.slow
+def test_sigint_saves_checkpoint_and_exits_cleanly_then_sigkill_and_resume(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = _start(tmp_path, 200)
+    _wait_for_checkpoint(proc, run_dir)
+    time.sleep(0.5)  # usually mid-epoch
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted at epoch" in out
+    last = checkpoint_files(run_dir)[-1][0]
+    assert f"checkpoint {run_dir / f'checkpoint_{last}.pt'}" in out  # saved at the interrupted iteration
+
+    proc = _start(tmp_path, 200)  # restart, then SIGKILL (no chance to save) and restart again
+    end = time.time() + 60
+    while checkpoint_files(run_dir)[-1][0] <= last and time.time() < end and proc.poll() is None:
+        time.sleep(0.05)  # wait for a checkpoint written after the restart
+    proc.send_signal(signal.SIGKILL)
+    out, _ = proc.communicate(timeout=60)
+    assert f"checkpoint_{last}.pt" in out and "resuming from" in out
+    killed_at = checkpoint_files(run_dir)[-1][0]
+
+    proc = _start(tmp_path, 2)
+    out, err = proc.communicate(timeout=120)
+    assert f"resuming from {run_dir / f'checkpoint_{killed_at}.pt'}" in out
+    assert proc.returncode == 0 and "Traceback" not in err
+
+
+def test_stage_prints_one_line_error_and_returns_1(tmp_path, capsys):
+    sys.path.insert(0, str(Path(__file__).parents[1] / "stages"))
+    try:
+        import train as stage
+    finally:
+        sys.path.pop(0)
+    assert stage.main(["--params", str(tmp_path / "missing.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "missing.yaml" in err
