@@ -250,3 +250,17 @@ def test_read_loss_history_csv_and_tsv(tmp_path):
     assert read_loss_history(tmp_path) is None
     (tmp_path / "train_epoch.tsv").write_text("epoch\tloss_g\tloss_d\n1\t0.5\t\n2\t0.4\t0.7\n")
     assert read_loss_history(tmp_path) == [{"epoch": 1, "loss_g": 0.5}, {"epoch": 2, "loss_g": 0.4, "loss_d": 0.7}]
+
+
+def test_model_with_more_inputs_than_min_context(project, tmp_path):
+    net = {"n_input": MIN_CONTEXT + 1, "features": [4, 8], "residual": False}
+    save_trained(tmp_path / "model.pt", "autoencoder", net, build_model("autoencoder", **net), n_output=1)
+    cfg = parse_config({"model": "autoencoder", "data": {"size": [32, 32], "interval": 1, "cache": ""},
+                        "train": {"num_workers": 0}, "evaluate": {"horizon": 2, "gifs": 1},
+                        "autoencoder": {"net": net}})
+    flat = evaluate(cfg, model_path=tmp_path / "model.pt", split_dir=project / "data" / "split",
+                    metrics_path=tmp_path / "m.json", per_step_path=tmp_path / "p.csv",
+                    report_dir=tmp_path / "r", logs_dir=tmp_path / "none")
+    assert flat["n_clips"] == 3 and flat["psnr_t2"] is not None
+    gif = tmp_path / "r" / "gifs" / "v_PanLeft_g01_c01_expected_large.gif"
+    assert len(gif_durations(gif)) == MIN_CONTEXT + 1 + 2

@@ -250,6 +250,10 @@ def evaluate(cfg: Config, *, model_path: Path | None = None, split_dir: Path = P
     ev = cfg.evaluate
     horizon = ev.horizon
 
+    from vfp.training import check_writable
+
+    for folder in {Path(metrics_path).parent, Path(per_step_path).parent, report_dir}:
+        check_writable(folder)  # fail before the long run, not after it
     model = load_model_for(cfg, model_path)
     n_input = int(model.n_input)
     n_ctx = max(n_input, MIN_CONTEXT)
