@@ -6,9 +6,10 @@ for ``<stem>_expected_large.gif``, predicted future for
 nearest neighbour, looping forever. Encoding uses imageio v3 with the Pillow
 GIF writer; files are written atomically (temporary name, then ``os.replace``).
 
-Note: Pillow merges consecutive *identical* frames into one frame with the
-summed duration, so a clip with repeated frames plays with the right timing
-but may contain fewer GIF frames than ``n_in + T``.
+A pair also gets a timeline bar under the frames (grey while showing context frames,
+green/red for true/predicted future frames, growing with the frame index). It tells a viewer
+where prediction starts and keeps consecutive frames distinct: Pillow merges identical
+consecutive frames, which would otherwise drop frames of a static (copy-last) prediction.
 """
 
 from __future__ import annotations
@@ -41,8 +42,27 @@ def _to_frames(x: torch.Tensor, scale: int) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def write_gif(frames: torch.Tensor, path: str | os.PathLike, scale: int = 4, fps: float = 4) -> Path:
-    """Write frames ``[N, C, H, W]`` in [-1, 1] to a looping GIF at ``path`` atomically."""
+TIMELINE_HEIGHT = 4
+CONTEXT_COLOUR, EXPECTED_COLOUR, GENERATED_COLOUR = (160, 160, 160), (40, 200, 60), (230, 50, 40)
+
+
+def _with_timeline(arr: np.ndarray, n_context: int, colour: tuple[int, int, int]) -> np.ndarray:
+    """Append a bar under each frame: filled to (i+1)/N, grey for context frames, ``colour`` after."""
+    if arr.ndim == 3:
+        arr = np.repeat(arr[..., None], 3, axis=-1)
+    n, _, width, _ = arr.shape
+    bar = np.zeros((n, TIMELINE_HEIGHT, width, 3), dtype=np.uint8)
+    for i in range(n):
+        bar[i, :, : max(1, round(width * (i + 1) / n))] = CONTEXT_COLOUR if i < n_context else colour
+    return np.concatenate([arr, bar], axis=1)
+
+
+def write_gif(frames: torch.Tensor, path: str | os.PathLike, scale: int = 4, fps: float = 4,
+              timeline: tuple[int, tuple[int, int, int]] | None = None) -> Path:
+    """Write frames ``[N, C, H, W]`` in [-1, 1] to a looping GIF at ``path`` atomically.
+
+    ``timeline=(n_context, colour)`` adds the timeline bar (see the module docstring).
+    """
     if scale < 1:
         raise ValueError(f"scale must be >= 1, got {scale}")
     if fps <= 0:
@@ -50,6 +70,8 @@ def write_gif(frames: torch.Tensor, path: str | os.PathLike, scale: int = 4, fps
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     arr = _to_frames(frames, scale)
+    if timeline is not None:
+        arr = _with_timeline(arr, *timeline)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         iio.imwrite(
@@ -95,8 +117,11 @@ def write_gif_pair(
         raise ValueError(f"invalid GIF stem {stem!r}")
     out_dir = Path(out_dir)
     ctx = context.detach().cpu()
-    expected = write_gif(torch.cat([ctx, target.detach().cpu()]), out_dir / f"{stem}_expected_large.gif", scale, fps)
-    generated = write_gif(torch.cat([ctx, pred.detach().cpu()]), out_dir / f"{stem}_generated_large.gif", scale, fps)
+    n_ctx = ctx.shape[0]
+    expected = write_gif(torch.cat([ctx, target.detach().cpu()]), out_dir / f"{stem}_expected_large.gif", scale, fps,
+                         timeline=(n_ctx, EXPECTED_COLOUR))
+    generated = write_gif(torch.cat([ctx, pred.detach().cpu()]), out_dir / f"{stem}_generated_large.gif", scale, fps,
+                          timeline=(n_ctx, GENERATED_COLOUR))
     return expected, generated
 
 
