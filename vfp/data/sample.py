@@ -16,13 +16,13 @@ offset, as in UCF-101, so splits must go by group.
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from vfp.data.layout import write_split_lists
+from vfp.fileio import atomic_dir
 
 WIDTH, HEIGHT, FPS = 320, 240, 25
 
@@ -146,22 +146,17 @@ def generate_sample(root: Path, *, seed: int, moving_classes: int, static_classe
                     clips_per_group: int, frames: int) -> dict:
     """Generate the sample dataset into ``root`` (atomically: built beside it, then renamed)."""
     specs = class_specs(moving_classes, static_classes)
-    tmp = root.with_name(root.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     videos: dict[str, list[str]] = {}
-    for class_index, spec in enumerate(specs):
-        (tmp / spec.name).mkdir()
-        for group in range(1, groups + 1):
-            scene_seed = seed * 1_000_003 + class_index * 1009 + group
-            for clip in range(1, clips_per_group + 1):
-                name = f"v_{spec.name}_g{group:02d}_c{clip:02d}.avi"
-                write_avi(tmp / spec.name / name, render_clip(spec, scene_seed, clip, frames))
-                videos.setdefault(spec.name, []).append(f"{spec.name}/{name}")
-    write_split_lists(tmp / "splits", [s.name for s in specs], videos, test_groups=_test_groups(groups))
-    if root.exists():
-        shutil.rmtree(root)
-    os.replace(tmp, root)
+    with atomic_dir(root) as tmp:  # a failure or Ctrl-C removes the temp folder and keeps the old root
+        for class_index, spec in enumerate(specs):
+            (tmp / spec.name).mkdir()
+            for group in range(1, groups + 1):
+                scene_seed = seed * 1_000_003 + class_index * 1009 + group
+                for clip in range(1, clips_per_group + 1):
+                    name = f"v_{spec.name}_g{group:02d}_c{clip:02d}.avi"
+                    write_avi(tmp / spec.name / name, render_clip(spec, scene_seed, clip, frames))
+                    videos.setdefault(spec.name, []).append(f"{spec.name}/{name}")
+        write_split_lists(tmp / "splits", [s.name for s in specs], videos, test_groups=_test_groups(groups))
     return {"classes": len(specs), "videos": sum(map(len, videos.values()))}
 
 

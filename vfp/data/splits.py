@@ -56,7 +56,12 @@ def _resolver(names: list[str]):
 def make_splits(root: Path, motion_path: Path, out_dir: Path, *, official: int, val_fraction: float,
                 seed: int) -> dict:
     """Write the train/val/test lists of split ``official`` for the classes the motion filter kept."""
-    motion = json.loads(Path(motion_path).read_text())
+    try:
+        motion = json.loads(Path(motion_path).read_text())
+    except FileNotFoundError:
+        raise VfpError(f"{motion_path}: not found; run the motion filter first (dvc repro motion_filter)") from None
+    except json.JSONDecodeError as err:
+        raise VfpError(f"{motion_path}: not valid JSON ({err}); re-run the motion filter") from None
     kept = set(motion["kept"])
     videos = motion["videos"]
     resolve = _resolver(list(videos))
