@@ -5,6 +5,9 @@ GIF naming (the study's): ``--out DIR/NAME.gif`` writes
 * ``DIR/NAME_generated_large.gif``: the ``n_input`` context frames followed by the ``N`` predicted frames;
 * ``DIR/NAME_expected_large.gif``: the same context followed by the ``N`` TRUE next frames.
 
+Both carry :mod:`vfp.gif`'s timeline bar under the frames (grey: context, red: predicted,
+green: true), as the evaluation GIFs do.
+
 A prediction beyond the last frame has no truth to show, so when the video is long enough the
 context ends ``N * interval`` frames before the end of the video and the expected GIF shows what
 really came next. When it is not (but has at least the context), the context is the last
@@ -119,7 +122,7 @@ def predict_video(video: str | os.PathLike, checkpoint: str | os.PathLike, steps
     from vfp.engines.common import resolve_device
     from vfp.evaluation import gif_scale
     from vfp.frames import to_model
-    from vfp.gif import write_gif
+    from vfp.gif import EXPECTED_COLOUR, GENERATED_COLOUR, write_gif
     from vfp.training import check_writable, load_trained
 
     video, checkpoint = Path(video), Path(checkpoint)
@@ -188,10 +191,10 @@ def predict_video(video: str | os.PathLike, checkpoint: str | os.PathLike, steps
             raise VfpError(f"{name} cannot predict {list(size)} frames: {err}") from None
 
     scale = gif_scale(size)
-    write_gif(torch.cat([context, pred]), generated_path, scale=scale, fps=fps)
+    write_gif(torch.cat([context, pred]), generated_path, scale=scale, fps=fps, timeline=(n_in, GENERATED_COLOUR))
     expected = None
     if not note:
-        write_gif(clip, expected_path, scale=scale, fps=fps)
+        write_gif(clip, expected_path, scale=scale, fps=fps, timeline=(n_in, EXPECTED_COLOUR))
         expected = expected_path
     elif expected_path.is_file():
         expected_path.unlink()  # an earlier run's truth would not match this prediction
