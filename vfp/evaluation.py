@@ -40,6 +40,8 @@ from vfp.fileio import atomic_write_text
 
 __all__ = [
     "evaluate",
+    "create_test_evaluator",
+    "summary_lines",
     "rebuild_report",
     "load_model_for",
     "read_loss_history",
