@@ -123,6 +123,11 @@ def check_writable(folder: Path) -> None:
         raise VfpError(f"output folder {folder} is not writable: {err.strerror or err}") from None
 
 
+def _data_meta(cfg: Config) -> dict:
+    """Frame size and interval the model was trained at (``vfp predict`` reads them)."""
+    return {"size": list(cfg.data.size), "interval": cfg.data.interval}
+
+
 def save_trained(path: Path, name: str, net: Mapping[str, Any], model: nn.Module, *,
                  n_output: int, extra: Mapping[str, Any] | None = None) -> Path:
     """Write the evaluation file atomically: ``{"format", "model", "net", "state_dict", "n_input", ...}``."""
@@ -218,7 +223,8 @@ def train(cfg: Config, *, split_dir: Path = Path("data/split"), out_dir: Path | 
 
     model = build_model(name, **dict(section.net))
     if not getattr(model, "trainable", True):
-        path = save_trained(run_dir / MODEL_FILE, name, section.net, model, n_output=section.n_output) if rank == 0 else None
+        path = save_trained(run_dir / MODEL_FILE, name, section.net, model, n_output=section.n_output,
+                            extra=_data_meta(cfg)) if rank == 0 else None
         say(f"{name}: nothing to train; wrote {run_dir / MODEL_FILE}")
         return {"model": name, "trained": False, "model_path": str(path or run_dir / MODEL_FILE)}
 
@@ -366,7 +372,7 @@ def train(cfg: Config, *, split_dir: Path = Path("data/split"), out_dir: Path | 
         final = build_model(name, **dict(section.net))
         final.load_state_dict(weights)
         save_trained(run_dir / MODEL_FILE, name, section.net, final, n_output=n_output,
-                     extra={"epoch": trainer.state.epoch, "weights": source})
+                     extra={"epoch": trainer.state.epoch, "weights": source, **_data_meta(cfg)})
         write_json_atomic(run_dir / "logs" / "summary.json", summary)
         say(f"wrote {run_dir / MODEL_FILE} ({source} weights)")
     return summary
