@@ -330,7 +330,7 @@ def train(cfg: Config, *, split_dir: Path = Path("data/split"), out_dir: Path | 
             Snapshots(plain, clips, run_dir / "snapshots", n_input=n_input, horizon=horizon,
                       every=tc.snapshot_every, device=device).attach(trainer)
         if progress:
-            Progress().attach(trainer)
+            Progress(log=say).attach(trainer)
     ckpt.attach(trainer, evaluator)  # after validation: best file first, then the regular one
 
     # ---- run

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from typing import Callable
 
 from ignite.engine import Engine, Events
@@ -36,15 +37,31 @@ class RunningAverages:
 
 
 class Progress:
-    """tqdm bar over each epoch showing the running averages (``persist``: keep finished bars)."""
+    """tqdm bar over each epoch showing the running averages (``persist``: keep finished bars).
 
-    def __init__(self, keys: tuple[str, ...] | None = None, persist: bool = False):
+    When stderr is not a terminal (DVC, CI, log files) the bar would write a line per refresh;
+    there it prints one line per epoch with the running averages instead.
+    """
+
+    def __init__(self, keys: tuple[str, ...] | None = None, persist: bool = False,
+                 interactive: bool | None = None, log: Callable[[str], None] = print):
         self.keys = keys
-        self.bar = ProgressBar(persist=persist)
+        self.interactive = sys.stderr.isatty() if interactive is None else interactive
+        self.bar = ProgressBar(persist=persist) if self.interactive else None
+        self.log = log
 
     def attach(self, engine: Engine) -> None:
         RunningAverages().attach(engine)
-        self.bar.attach(engine, metric_names=list(self.keys) if self.keys else "all")
+        if self.bar is not None:
+            self.bar.attach(engine, metric_names=list(self.keys) if self.keys else "all")
+        else:
+            engine.add_event_handler(Events.EPOCH_COMPLETED, self._epoch_line)
+
+    def _epoch_line(self, engine: Engine) -> None:
+        keys = self.keys or sorted(k for k, v in engine.state.metrics.items() if isinstance(v, float))
+        values = ", ".join(f"{k}={engine.state.metrics[k]:.4g}" for k in keys if k in engine.state.metrics)
+        self.log(f"epoch {engine.state.epoch}/{engine.state.max_epochs} "
+                 f"({engine.state.iteration} iterations): {values}")
 
 
 class NanGuard:

@@ -1,0 +1,120 @@
+"""End to end: the user workflow on a temporary copy of the repo (own git + the committed DVC state).
+
+`dvc repro` on the default sample with the default model (2 epochs instead of 8 to keep CI short)
+must produce metrics, plots, GIFs and the report, and the model must beat copy-last at t+1; then
+`dvc exp run -S model=autoencoder` (tiny) must reuse the data stages, and `dvc metrics diff` /
+`dvc exp show` must line the two runs up key by key.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+COPY = ["dvc.yaml", "params.yaml", "stages", "vfp", ".dvc/config", ".dvcignore", ".gitignore"]
+
+pytestmark = pytest.mark.slow
+
+
+def _run(cmd: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def _dvc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return _run([sys.executable, "-m", "dvc", *args], cwd)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("project")
+    for rel in COPY:
+        src, dst = REPO / rel, root / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dst)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["train"].update(epochs=2, snapshot_every=1)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for cmd in (["init", "-q"], ["config", "user.name", "vfp test"], ["config", "user.email", "test@vfp.invalid"]):
+        _run(["git", *cmd], root)
+    _run(["git", "add", "-A"], root)
+    _run(["git", "commit", "-qm", "project"], root)
+    return root
+
+
+class _Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.srcs: list[str] = []
+        self.tables = 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "img":
+            self.srcs.append(attrs.get("src", ""))
+        if tag == "table":
+            self.tables += 1
+
+
+def test_repro_then_experiment_then_diff(project: Path):
+    # ---- 1. dvc repro: the whole pipeline with the default model
+    out = _dvc("repro", cwd=project).stdout
+    for stage in ("download", "motion_filter", "split", "train", "evaluate"):
+        assert f"Running stage '{stage}'" in out
+    metrics = json.loads((project / "metrics/metrics.json").read_text())
+    assert metrics["psnr_t1"] > metrics["copy_last_psnr_t1"], metrics  # the default model beats copy-last
+    assert metrics["psnr_gain_t1"] == pytest.approx(metrics["psnr_t1"] - metrics["copy_last_psnr_t1"], abs=1e-3)
+    rows = (project / "metrics/per_step.csv").read_text().splitlines()
+    assert rows[0].startswith("step,psnr,copy_last_psnr") and len(rows) == 1 + 4
+
+    report = project / "reports/multiscale_gan"
+    page = _Page()
+    page.feed((report / "index.html").read_text())
+    assert page.tables >= 1 and page.srcs
+    assert all(not s.startswith(("/", "http")) and (report / s).is_file() for s in page.srcs)
+    gifs = sorted(p.name for p in (report / "gifs").glob("*.gif"))
+    assert any(n.endswith("_expected_large.gif") for n in gifs) and any(n.endswith("_generated_large.gif") for n in gifs)
+    assert all(n.startswith("v_") for n in gifs)
+    snapshots = list((project / "models/multiscale_gan/snapshots").rglob("*_generated_large.gif"))
+    assert snapshots
+
+    plots = json.loads(_dvc("plots", "show", "--json", cwd=project).stdout)["data"]
+    psnr_plot = json.dumps(plots["PSNR per horizon step (model vs copy-last)"])
+    assert "copy_last_psnr" in psnr_plot and f"{metrics['psnr_t1']}" in psnr_plot  # drawn from this run's CSV
+    assert "models/multiscale_gan/logs/train_epoch.csv" in plots
+
+    assert "didn't change" in _dvc("repro", cwd=project).stdout  # a second repro does nothing
+    _run(["git", "add", "-A"], project)
+    _run(["git", "commit", "-qm", "baseline: multiscale_gan"], project)
+
+    # ---- 2. a second model as an experiment: data stages are reused, train/evaluate run
+    exp = _dvc("exp", "run", "-n", "ae-tiny", "-S", "model=autoencoder", "-S", "autoencoder.net.features=[8,16,32]",
+               "-S", "train.epochs=1", cwd=project).stdout
+    for stage in ("download", "motion_filter", "split"):
+        assert f"Running stage '{stage}'" not in exp
+    assert "Running stage 'train'" in exp and "Running stage 'evaluate'" in exp
+    assert (project / "reports/autoencoder/index.html").is_file()
+
+    # ---- 3. dvc metrics diff: same keys, different model values, identical copy-last values
+    diff = json.loads(_dvc("metrics", "diff", "--all", "--json", cwd=project).stdout)["metrics/metrics.json"]
+    baseline_keys = set(metrics)
+    assert baseline_keys - {"n_clips"} <= set(diff)
+    assert diff["psnr_t1"]["old"] != diff["psnr_t1"]["new"]
+    assert diff["copy_last_psnr_t1"]["old"] == diff["copy_last_psnr_t1"]["new"]
+
+    # ---- 4. dvc exp show lists both runs
+    shown = json.dumps(json.loads(_dvc("exp", "show", "--json", cwd=project).stdout))
+    assert "ae-tiny" in shown and "multiscale_gan" in shown and "autoencoder" in shown
