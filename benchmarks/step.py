@@ -199,9 +199,14 @@ def measure_model(cfg, name: str, split_dir: Path, cache_dir: Path, *, batch: in
 
     section = cfg.model_section(name)
     n_frames = build_model(name, **dict(section.net)).n_input + section.n_output
-    ds = ClipDataset(read_split(split_dir, "train"), n_frames, cfg.data.interval, cfg.data.size, random_start=True,
-                     clips_per_video=4, seed=cfg.seed, cache_dir=cache_dir)
-    batches = load_batches(ds, batch, n_batches)
+    if split_dir is None:  # --synthetic: random frames of the same shape (step time does not depend on content)
+        gen = torch.Generator().manual_seed(cfg.seed)
+        batches = [{"frames": torch.rand(batch, n_frames, 3, *cfg.data.size, generator=gen) * 2 - 1}
+                   for _ in range(n_batches)]
+    else:
+        ds = ClipDataset(read_split(split_dir, "train"), n_frames, cfg.data.interval, cfg.data.size,
+                         random_start=True, clips_per_video=4, seed=cfg.seed, cache_dir=cache_dir)
+        batches = load_batches(ds, batch, n_batches)
     dev = torch.device(device)
     if dev.type == "cuda":
         batches = [{"frames": b["frames"].to(dev)} for b in batches]
@@ -254,7 +259,9 @@ def measure_model(cfg, name: str, split_dir: Path, cache_dir: Path, *, batch: in
 
 def _child(args) -> int:
     cfg = load_cfg(args.params)
-    res = measure_model(cfg, args.child, Path(args.split_dir), Path(args.cache_dir), batch=args.batch,
+    split_dir = None if args.synthetic else Path(args.split_dir)
+    cache_dir = None if args.synthetic else Path(args.cache_dir)
+    res = measure_model(cfg, args.child, split_dir, cache_dir, batch=args.batch,
                         device=args.device, amp=args.amp,
                         channels_last=args.channels_last, compile=args.compile, n_iter=args.iters,
                         repeats=args.repeats, warmup=args.warmup)
@@ -288,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None,
                         help="timed runs per mode, modes interleaved (default 6; quick 1)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 3; quick 1)")
+    parser.add_argument("--synthetic", action="store_true",
+                        help="random frames instead of the sample videos (no decord/ffmpeg needed, e.g. on a GPU box)")
     parser.add_argument("--child", default=None, help=argparse_hidden())
     parser.add_argument("--child-out", default=None, help=argparse_hidden())
     parser.add_argument("--split-dir", default=None, help=argparse_hidden())
@@ -317,11 +326,14 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"error: unknown models {sorted(unknown)}; valid: {', '.join(MODELS)}", file=sys.stderr)
         return 1
-    data = prepare_data(cfg, quick=args.quick, data_dir=args.data)
-    from vfp.data.cache import build_cache
-    from vfp.data.splits import read_split
+    if args.synthetic:
+        data = {"source": "synthetic random frames", "split_dir": "-", "cache_dir": "-"}
+    else:
+        data = prepare_data(cfg, quick=args.quick, data_dir=args.data)
+        from vfp.data.cache import build_cache
+        from vfp.data.splits import read_split
 
-    build_cache(read_split(data["split_dir"], "train"), data["cache_dir"], tuple(cfg.data.size), workers=2)
+        build_cache(read_split(data["split_dir"], "train"), data["cache_dir"], tuple(cfg.data.size), workers=2)
     print(f"data: {data['source']}; batch {args.batch}, {cfg.data.size[0]}x{cfg.data.size[1]}, "
           f"device {args.device}, amp {args.amp}, channels_last {args.channels_last}, compile {args.compile}; "
           f"{args.repeats} x {args.iters} steps per mode, {args.warmup} warm-up")
@@ -333,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
                    "--split-dir", str(data["split_dir"]), "--cache-dir", str(data["cache_dir"]),
                    "--params", args.params, "--device", args.device, "--amp", args.amp,
                    "--batch", str(args.batch), "--threads", str(args.threads), "--iters", str(args.iters), "--repeats", str(args.repeats), "--warmup", str(args.warmup)]
-            cmd += ["--channels-last"] * args.channels_last + ["--compile"] * args.compile
+            cmd += ["--channels-last"] * args.channels_last + ["--compile"] * args.compile + ["--synthetic"] * args.synthetic
             t0 = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0 or not out.is_file():
