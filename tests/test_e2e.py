@@ -55,6 +55,21 @@ def project(tmp_path_factory) -> Path:
     return root
 
 
+def _stale_stages(project: Path, change: dict) -> set[str]:
+    """Stages `dvc status` reports as changed after ``change`` to params.yaml (then restored)."""
+    path = project / "params.yaml"
+    original = path.read_text()
+    params = yaml.safe_load(original)
+    for section, values in change.items():
+        params[section].update(values)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        status = json.loads(_dvc("status", "--json", cwd=project).stdout)
+    finally:
+        path.write_text(original)
+    return set(status)
+
+
 class _Page(HTMLParser):
     def __init__(self):
         super().__init__()
@@ -97,6 +112,8 @@ def test_repro_then_experiment_then_diff(project: Path):
     assert "models/multiscale_gan/logs/train_epoch.csv" in plots
 
     assert "didn't change" in _dvc("repro", cwd=project).stdout  # a second repro does nothing
+    assert _stale_stages(project, {"data": {"interval": 3}}) == {"train", "evaluate"}
+    assert _stale_stages(project, {"motion": {"threshold": 2.0}}) == {"motion_filter", "split", "train", "evaluate"}
     _run(["git", "add", "-A"], project)
     _run(["git", "commit", "-qm", "baseline: multiscale_gan"], project)
 
