@@ -76,7 +76,7 @@ def test_loss_log_resume_keeps_earlier_rows_and_drops_later(tmp_path):
 
     run(3)
     text = (tmp_path / "train_epoch.csv").read_text().splitlines()
-    assert text[0] == "epoch,loss,loss_d" and [r.split(",")[0] for r in text[1:]] == ["1", "2", "3"]
+    assert text[0] == "epoch,loss_d,loss" and [r.split(",")[0] for r in text[1:]] == ["1", "2", "3"]
     # resume from the end of epoch 1: epochs 2 and 3 are recomputed, not duplicated
     run(2, {"iteration": 4, "epoch_length": 4, "max_epochs": 2})
     rows = (tmp_path / "train_epoch.csv").read_text().splitlines()

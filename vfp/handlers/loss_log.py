@@ -27,8 +27,12 @@ VAL_FILE = "val.csv"
 PLOT_FILE = "loss_curves.png"
 
 
+TOTAL_LOSS_KEYS = ("loss", "loss_g")  # written last: `dvc plots` draws the last column by default
+
+
 def _write_csv_atomic(path: Path, rows: list[dict], first: tuple[str, ...]) -> None:
-    keys = list(first) + sorted({k for r in rows for k in r} - set(first))
+    rest = {k for r in rows for k in r} - set(first)
+    keys = list(first) + sorted(rest, key=lambda k: (k in TOTAL_LOSS_KEYS, k))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=keys, restval="", lineterminator="\n")
     writer.writeheader()
