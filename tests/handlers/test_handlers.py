@@ -103,3 +103,15 @@ def test_snapshots_names_and_latest(tmp_path):
     expected = tmp_path / "latest" / "v_A_g01_c01_expected_large.gif"
     assert gif_frame_count(expected) == 5
     assert (tmp_path / "epoch_004" / "v_A_g01_c01_generated_large.gif").exists()
+
+
+def test_progress_off_a_terminal_prints_one_line_per_epoch():
+    from vfp.handlers.progress import Progress
+
+    lines: list[str] = []
+    engine = Engine(lambda e, batch: {"loss": 0.5 / e.state.iteration, "lp_s64": 0.1})
+    Progress(interactive=False, log=lines.append).attach(engine)
+    engine.run(range(5), max_epochs=3)
+    assert len(lines) == 3
+    assert lines[0].startswith("epoch 1/3 (5 iterations): ") and "loss=" in lines[0] and "lp_s64=0.1" in lines[0]
+    assert lines[-1].startswith("epoch 3/3 (15 iterations)")
