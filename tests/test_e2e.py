@@ -113,6 +113,7 @@ def test_repro_then_experiment_then_diff(project: Path):
 
     assert "didn't change" in _dvc("repro", cwd=project).stdout  # a second repro does nothing
     assert _stale_stages(project, {"data": {"interval": 3}}) == {"train", "evaluate"}
+    assert _stale_stages(project, {"seq2seq": {"lr": 0.5}}) == set()  # another model's section retrains nothing
     # dvc status names the stages whose own params changed; the rest re-run only if that stage's output changes
     assert _stale_stages(project, {"motion": {"threshold": 2.0}}) == {"motion_filter"}
     _run(["git", "add", "-A"], project)
