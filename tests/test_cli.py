@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import imageio.v3 as iio
-import imageio_ffmpeg
 import numpy as np
 import pytest
 import torch
@@ -33,15 +32,6 @@ def moving_frames(n: int, h: int = 64, w: int = 64) -> np.ndarray:
     return frames
 
 
-def write_video(path: Path, frames: np.ndarray, codec: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer = imageio_ffmpeg.write_frames(str(path), (frames.shape[2], frames.shape[1]), fps=25, codec=codec,
-                                         macro_block_size=16, ffmpeg_log_level="error")
-    writer.send(None)
-    for frame in frames:
-        writer.send(np.ascontiguousarray(frame).tobytes())
-    writer.close()
-    return path
 
 
 def n_gif_frames(path: Path) -> int:
@@ -50,12 +40,12 @@ def n_gif_frames(path: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory) -> dict[str, Path]:
+def files(tmp_path_factory, write_video) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("cli")
     out = {
-        "mp4": write_video(d / "unseen.mp4", moving_frames(12), "libx264"),  # never in any split
-        "short_mp4": write_video(d / "short.mp4", moving_frames(4), "libx264"),
-        "one_frame": write_video(d / "one.mp4", moving_frames(1), "libx264"),
+        "mp4": write_video(d / "unseen.mp4", moving_frames(12), codec="libx264"),  # never in any split
+        "short_mp4": write_video(d / "short.mp4", moving_frames(4), codec="libx264"),
+        "one_frame": write_video(d / "one.mp4", moving_frames(1), codec="libx264"),
         "ae": d / "ae.pt",
         "not_vfp": d / "not_vfp.pt",
         "garbage_mp4": d / "garbage.mp4",
@@ -156,10 +146,10 @@ def test_vfp_entry_point_help():
     assert res.returncode == 0 and "predict" in res.stdout and "report" in res.stdout
 
 
-def test_report_rebuilds_without_model(tmp_path, monkeypatch):
+def test_report_rebuilds_without_model(tmp_path, monkeypatch, write_video):
     """The evaluate stage on copy_last (no model file), delete the page, rebuild it with `vfp report`."""
     monkeypatch.chdir(tmp_path)
-    path = write_video(tmp_path / "raw" / "Pan" / "v_Pan_g01_c01.avi", moving_frames(10), "mpeg4")
+    path = write_video(tmp_path / "raw" / "Pan" / "v_Pan_g01_c01.avi", moving_frames(10), codec="mpeg4")
     (tmp_path / "data" / "split").mkdir(parents=True)
     (tmp_path / "data" / "split" / "test.txt").write_text(f"{path}\t10\n")
     raw = {"model": "copy_last", "data": {"size": [32, 32], "interval": 1, "cache": ""},

@@ -8,7 +8,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-import imageio_ffmpeg
 import numpy as np
 import pytest
 from PIL import Image
@@ -37,15 +36,6 @@ def moving_frames(n: int, seed: int, h: int = 64, w: int = 64) -> np.ndarray:
     return frames
 
 
-def write_video(path: Path, frames: np.ndarray, codec: str = "mpeg4") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer = imageio_ffmpeg.write_frames(str(path), (frames.shape[2], frames.shape[1]), fps=25, codec=codec,
-                                         macro_block_size=16, ffmpeg_log_level="error")
-    writer.send(None)
-    for frame in frames:
-        writer.send(np.ascontiguousarray(frame).tobytes())
-    writer.close()
-    return path
 
 
 def tiny_cfg(model: str, **evaluate_overrides):
@@ -60,7 +50,7 @@ def tiny_cfg(model: str, **evaluate_overrides):
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
+def project(tmp_path_factory, write_video) -> Path:
     """A folder with data/split/test.txt over 3 moving UCF-named videos (12-14 frames)."""
     root = tmp_path_factory.mktemp("project")
     lines = []
