@@ -11,6 +11,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 from vfp.cli import main
@@ -178,3 +179,22 @@ def test_report_without_metrics_is_one_line(tmp_path):
     assert res.returncode == 1
     assert res.stderr.strip().startswith("error:") and len(res.stderr.strip().splitlines()) == 1
     assert "metrics.json" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_cache_command_fills_every_split_video_once(tmp_path, sample_split, capsys):
+    from vfp.cli import main
+    from vfp.data.splits import SPLIT_NAMES, read_split
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    raw["data"].update(size=[32, 32], cache=str(tmp_path / "cache"))
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(raw))
+    n_videos = sum(len(read_split(sample_split, name)) for name in SPLIT_NAMES)
+    args = ["cache", "--params", str(params), "--split-dir", str(sample_split), "--workers", "2"]
+    assert main(args) == 0
+    assert f"{n_videos} decoded, 0 already cached, 0 failed" in capsys.readouterr().out
+    files = sorted((tmp_path / "cache" / "32x32").rglob("*.npy"))
+    assert len(files) == n_videos
+    assert np.load(files[0]).shape[1:] == (32, 32, 3)
+    assert main(args) == 0  # resumable: nothing left to decode
+    assert f"0 decoded, {n_videos} already cached" in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""The ``vfp`` command: ``vfp predict``, ``vfp report``, ``vfp evaluate`` (``vfp <command> --help``).
+"""The ``vfp`` command: ``vfp predict``, ``vfp report``, ``vfp evaluate``, ``vfp cache`` (``--help`` on each).
 
 User errors (missing or unreadable files, a video too short for the model, a file that is not a
 vfp model, bad params) print one ``error: ...`` line on stderr and exit with code 1.
@@ -61,7 +61,27 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
     e.add_argument("--split-dir", type=Path, default=Path("data/split"), help="default: %(default)s")
     e.add_argument("--checkpoint", type=Path, default=None, help="default: models/<model>/model.pt")
+    c = sub.add_parser("cache", help="decode every split video once into the frame cache (data.cache)",
+                       description="Fill data.cache with uint8 frames at data.size for the train/val/test "
+                                   "videos, in parallel; videos already cached are skipped (resumable).")
+    c.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
+    c.add_argument("--split-dir", type=Path, default=Path("data/split"), help="default: %(default)s")
+    c.add_argument("--workers", type=int, default=2, help="decoding processes (default: %(default)s)")
     return parser
+
+
+def _cache(args: argparse.Namespace) -> None:
+    from vfp.config import load_config
+    from vfp.data.cache import build_cache
+    from vfp.data.splits import SPLIT_NAMES, read_split
+
+    cfg = load_config(args.params)
+    if not cfg.data.cache:
+        raise VfpError(f"{args.params}: data.cache is empty; set a folder to cache decoded frames in")
+    videos = [v for name in SPLIT_NAMES for v in read_split(args.split_dir, name)]
+    summary = build_cache(videos, Path(cfg.data.cache), tuple(cfg.data.size), workers=max(1, args.workers))
+    print(f"cache {cfg.data.cache}: {summary['decoded']} decoded, {summary['already']} already cached, "
+          f"{len(summary['failed'])} failed; {summary['bytes'] / 2**20:.1f} MiB for {summary['videos']} videos")
 
 
 def _predict(args: argparse.Namespace) -> None:
@@ -99,7 +119,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     print("\n".join(summary_lines(flat, cfg.model)))
 
 
-COMMANDS = {"predict": _predict, "report": _report, "evaluate": _evaluate}
+COMMANDS = {"predict": _predict, "report": _report, "evaluate": _evaluate, "cache": _cache}
 
 
 def main(argv: list[str] | None = None) -> int:
