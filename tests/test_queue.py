@@ -94,7 +94,12 @@ def test_two_queued_experiments_run_in_parallel(tmp_path, tiny_params):
         _dvc(project, "exp", "run", "--queue", "-S", f"autoencoder.lr={lr}")
     assert yaml.safe_load((project / "params.yaml").read_text())["autoencoder"]["lr"] == 0.0003  # workspace kept
     try:
-        _dvc(project, "queue", "start", "--jobs", "2")
+        # not _dvc(): the workers `queue start` leaves running inherit its stdout/stderr, so capturing
+        # them into pipes would wait for the workers to exit; a log file only waits for `queue start`.
+        with open(project / "queue_start.log", "w") as log:
+            started = subprocess.run([sys.executable, "-m", "dvc", "queue", "start", "--jobs", "2"], cwd=project,
+                                     env=_env(), stdout=log, stderr=subprocess.STDOUT, timeout=120)
+        assert started.returncode == 0, (project / "queue_start.log").read_text()
         deadline = time.monotonic() + DEADLINE_S
         while True:
             status = _dvc(project, "queue", "status").stdout
