@@ -39,14 +39,25 @@ def write_split_lists(splits_dir: Path, classes: list[str], videos: dict[str, li
         (splits_dir / f"testlist{k:02d}.txt").write_text("".join(test))
 
 
-def read_list(path: Path) -> list[str]:
-    """Relative video paths of a UCF split list (CRLF or LF, optional trailing label)."""
-    entries = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        line = line.strip()
-        parts = line.rsplit(None, 1)
-        if len(parts) == 2 and parts[1].isdigit():  # trainlist: "<path> <label>"
-            line = parts[0]
-        if line:
-            entries.append(line.replace("\\", "/"))
-    return entries
+def list_lines(path: Path) -> list[str]:
+    """Non-blank, stripped lines of a text file (BOM, CRLF/CR/LF)."""
+    text = Path(path).read_bytes().decode("utf-8-sig", errors="replace")
+    return [ln.strip() for ln in text.splitlines() if ln.strip()]  # splitlines handles CRLF/CR
+
+
+def read_split_list(path: Path) -> list[str]:
+    """Relative video paths of a UCF split list (``Class/v_x.avi [label]`` lines; CRLF/LF, blank
+    lines, an optional trailing integer label and backslash separators are handled)."""
+    return [rel for rel, _label in read_split_labels(path)]
+
+
+def read_split_labels(path: Path) -> list[tuple[str, int | None]]:
+    """Like ``read_split_list`` but keeps the label (None when the line has none)."""
+    out = []
+    for ln in list_lines(path):
+        parts = ln.rsplit(None, 1)
+        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+            out.append((parts[0].replace("\\", "/").strip("/"), int(parts[1])))
+        else:
+            out.append((ln.replace("\\", "/").strip("/"), None))
+    return out

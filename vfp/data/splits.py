@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vfp.data.layout import group_of, read_list
+from vfp.data.layout import group_of, read_split_list
 from vfp.data.video import VideoEntry
 from vfp.errors import VfpError
 from vfp.fileio import atomic_dir, warn
@@ -72,7 +72,7 @@ def make_splits(root: Path, motion_path: Path, out_dir: Path, *, official: int, 
         if not path.is_file():
             raise VfpError(f"{path}: split list not found; re-run the download stage (dvc repro download)")
         entries = []
-        for rel in read_list(path):
+        for rel in read_split_list(path):
             real = resolve(rel)
             if real is None:
                 missing += 1

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from vfp.data.archive import extract_archive
 from vfp.data.download import download_file
+from vfp.data.layout import list_lines, read_split_labels, read_split_list  # noqa: F401 (re-exported)
 from vfp.errors import VfpError
 
 log = logging.getLogger(__name__)
@@ -37,41 +38,10 @@ MARKER = ".vfp-ucf101.json"
 
 # --------------------------------------------------------------------------- generic helpers
 
-def _lines(path: Path) -> list[str]:
-    text = Path(path).read_bytes().decode("utf-8-sig", errors="replace")
-    return [ln.strip() for ln in text.splitlines() if ln.strip()]  # splitlines handles CRLF/CR
-
-
-def read_split_list(path: Path) -> list[str]:
-    """Relative video paths of a UCF split list (``Class/v_x.avi [label]`` lines).
-
-    Handles CRLF/LF, blank lines, an optional trailing integer label, and
-    backslash separators.
-    """
-    out = []
-    for ln in _lines(path):
-        parts = ln.rsplit(None, 1)
-        rel = parts[0] if len(parts) == 2 and parts[1].lstrip("-").isdigit() else ln
-        out.append(rel.replace("\\", "/").strip("/"))
-    return out
-
-
-def read_split_labels(path: Path) -> list[tuple[str, int | None]]:
-    """Like ``read_split_list`` but keeps the label (None when the line has none)."""
-    out = []
-    for ln in _lines(path):
-        parts = ln.rsplit(None, 1)
-        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
-            out.append((parts[0].replace("\\", "/").strip("/"), int(parts[1])))
-        else:
-            out.append((ln.replace("\\", "/").strip("/"), None))
-    return out
-
-
 def read_class_index(path: Path) -> dict[str, int]:
     """``classInd.txt`` as {class name: label}; labels are 1-based as in the file (``1 ApplyEyeMakeup``)."""
     out: dict[str, int] = {}
-    for ln in _lines(path):
+    for ln in list_lines(path):
         parts = ln.split(None, 1)
         if len(parts) != 2 or not parts[0].isdigit():
             raise VfpError(f"bad line in {path}: {ln!r} (expected '<number> <ClassName>')")
