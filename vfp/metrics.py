@@ -38,6 +38,7 @@ step, never pooled across frames; averages are means of per-frame values):
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 from pathlib import Path
@@ -51,6 +52,7 @@ from torchmetrics.functional.image import (
 )
 
 from vfp.frames import to_pixels
+from vfp.fileio import atomic_write_text
 
 __all__ = [
     "PSNR_CAP",
@@ -343,11 +345,10 @@ def write_rows_csv(rows: Sequence[Mapping], path: str | os.PathLike) -> Path:
         for k in r:
             if k not in fields:
                 fields.append(k)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields, lineterminator="\n")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in fields})
-    os.replace(tmp, path)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in fields})
+    atomic_write_text(path, buf.getvalue())
     return path

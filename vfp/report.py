@@ -30,6 +30,7 @@ from urllib.parse import quote
 from matplotlib.figure import Figure
 
 from vfp.metrics import flat_metrics
+from vfp.fileio import atomic_write_text
 
 __all__ = ["write_report", "TABLE_METRICS"]
 
@@ -305,7 +306,5 @@ def write_report(
     add("</body></html>")
 
     path = out_dir / "index.html"
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text("\n".join(parts) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, "\n".join(parts) + "\n")
     return path

@@ -29,6 +29,7 @@ from ignite.engine import Engine, Events
 from ignite.handlers import Checkpoint, DiskSaver, global_step_from_engine
 
 from vfp.config import Config, to_dict
+from vfp.fileio import atomic_write_text
 
 CHECKPOINT_RE = re.compile(r"^checkpoint_(\d+)\.pt$")
 BEST_RE = re.compile(r"^best_model_(\d+)_psnr_t1=(-?[0-9.]+|inf|nan)\.pt$")
@@ -97,9 +98,7 @@ def params_hash(params: Mapping[str, Any]) -> str:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def checkpoint_files(run_dir: Path) -> list[tuple[int, Path]]:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 from ignite.engine import Engine, Events
 
+from vfp.fileio import atomic_write_text
+
 STEPS_FILE = "train_steps.csv"
 EPOCH_FILE = "train_epoch.csv"
 VAL_FILE = "val.csv"
@@ -38,9 +40,7 @@ def _write_csv_atomic(path: Path, rows: list[dict], first: tuple[str, ...]) -> N
     writer.writeheader()
     for row in rows:
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(buf.getvalue())
-    os.replace(tmp, path)
+    atomic_write_text(path, buf.getvalue())
 
 
 def _read_csv(path: Path) -> list[dict]:
