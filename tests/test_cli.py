@@ -17,7 +17,7 @@ from PIL import Image
 from vfp.cli import main
 from vfp.evaluation import MIN_CONTEXT
 from vfp.models.registry import build_model
-from vfp.training import save_trained
+from vfp.modelio import save_trained
 
 AE_NET = {"n_input": 2, "features": [4, 8], "residual": False}
 REPO = Path(__file__).resolve().parents[1]

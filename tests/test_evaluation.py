@@ -18,7 +18,7 @@ from vfp.errors import VfpError
 from vfp.evaluation import MIN_CONTEXT, evaluate, read_loss_history, read_per_step_csv, rebuild_report
 from vfp.metrics import METRIC_NAMES
 from vfp.models.registry import build_model
-from vfp.training import save_trained
+from vfp.modelio import save_trained
 
 HORIZON = 3
 GIFS = 2

@@ -16,7 +16,8 @@ import torch
 from vfp.config import parse_config
 from vfp.errors import VfpError
 from vfp.handlers.checkpoint import checkpoint_files
-from vfp.training import load_trained, run, train
+from vfp.modelio import load_trained
+from vfp.training import run, train
 
 SIZE = 16
 

@@ -79,7 +79,7 @@ def load_model_for(cfg: Config, model_path: Path) -> nn.Module:
         from vfp.models.registry import build_model
 
         return build_model("copy_last", **dict(cfg.copy_last.net)).eval()
-    from vfp.training import load_trained
+    from vfp.modelio import load_trained
 
     name, model = load_trained(model_path)
     if name != cfg.model:
@@ -252,7 +252,7 @@ def evaluate(cfg: Config, *, model_path: Path | None = None, split_dir: Path = P
     ev = cfg.evaluate
     horizon = ev.horizon
 
-    from vfp.training import check_writable
+    from vfp.modelio import check_writable
 
     for folder in {Path(metrics_path).parent, Path(per_step_path).parent, report_dir}:
         check_writable(folder)  # fail before the long run, not after it

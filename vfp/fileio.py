@@ -7,7 +7,9 @@ import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
+
+from vfp.errors import VfpError
 
 
 def warn(message: str) -> None:
@@ -21,18 +23,51 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temp file beside ``path``, fsync it and rename it into place."""
+    with atomic_open(path) as handle:
+        handle.write(data)
+
+
+@contextmanager
+def atomic_open(path: Path) -> Iterator[BinaryIO]:
+    """A binary handle on a temp file beside ``path``; on success it is fsynced and renamed to ``path``.
+
+    For writers that want a file object (``torch.save``, imageio, ...). On an exception the
+    temp file is removed and ``path`` is left as it was.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_save(path: Path, obj: object) -> Path:
+    """``torch.save(obj)`` to ``path`` atomically (checkpoints, model files)."""
+    import torch
+
+    with atomic_open(path) as handle:
+        torch.save(obj, handle)
+    return Path(path)
+
+
+def check_writable(folder: Path) -> None:
+    """Create ``folder`` and write + delete a probe file; VfpError naming the folder if that fails."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write_probe_{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as err:
+        raise VfpError(f"output folder {folder} is not writable: {err.strerror or err}") from None
 
 
 @contextmanager

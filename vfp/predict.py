@@ -123,7 +123,7 @@ def predict_video(video: str | os.PathLike, checkpoint: str | os.PathLike, steps
     from vfp.evaluation import gif_scale
     from vfp.frames import to_model
     from vfp.gif import EXPECTED_COLOUR, GENERATED_COLOUR, write_gif
-    from vfp.training import check_writable, load_trained
+    from vfp.modelio import check_writable, load_trained
 
     video, checkpoint = Path(video), Path(checkpoint)
     if steps < 1:

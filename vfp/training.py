@@ -16,7 +16,7 @@ import os
 import signal
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator
 
 import ignite.distributed as idist
 import torch
@@ -42,9 +42,8 @@ from vfp.handlers.checkpoint import (
 from vfp.handlers.loss_log import LossLog
 from vfp.handlers.progress import NanGuard, Progress
 from vfp.handlers.snapshots import Snapshots
+from vfp.modelio import MODEL_FILE, check_writable, save_trained
 
-MODEL_FILE = "model.pt"
-MODEL_FORMAT = "vfp-model/1"
 
 
 # ---------------------------------------------------------------- data
@@ -111,57 +110,9 @@ def _datasets(cfg: Config, split_dir: Path, n_input: int, n_output: int) -> tupl
 
 # ---------------------------------------------------------------- files
 
-def check_writable(folder: Path) -> None:
-    """Create ``folder`` and write + delete a probe file; VfpError naming the folder if that fails."""
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write_probe_{os.getpid()}"
-        probe.write_bytes(b"ok")
-        probe.unlink()
-    except OSError as err:
-        raise VfpError(f"output folder {folder} is not writable: {err.strerror or err}") from None
-
-
 def _data_meta(cfg: Config) -> dict:
     """Frame size and interval the model was trained at (``vfp predict`` reads them)."""
     return {"size": list(cfg.data.size), "interval": cfg.data.interval}
-
-
-def save_trained(path: Path, name: str, net: Mapping[str, Any], model: nn.Module, *,
-                 n_output: int, extra: Mapping[str, Any] | None = None) -> Path:
-    """Write the evaluation file atomically: ``{"format", "model", "net", "state_dict", "n_input", ...}``."""
-    path = Path(path)
-    plain = unwrap(model)
-    data = {"format": MODEL_FORMAT, "model": name, "net": dict(net),
-            "state_dict": {k: v.detach().cpu() for k, v in plain.state_dict().items()},
-            "n_input": int(plain.n_input), "n_output": int(n_output), **dict(extra or {})}
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(data, tmp)
-    os.replace(tmp, path)
-    return path
-
-
-def load_trained(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[str, nn.Module]:
-    """``model.pt`` -> ``(model name, model in eval mode)``; one-line VfpError for anything else."""
-    from vfp.models.registry import build_model
-
-    path = Path(path)
-    if not path.is_file():
-        raise VfpError(f"{path}: no such model file; run the train stage first")
-    try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # noqa: BLE001
-        raise VfpError(f"{path}: not a vfp model file ({str(err).splitlines()[0][:100]})") from None
-    if not isinstance(data, Mapping) or data.get("format") != MODEL_FORMAT:
-        raise VfpError(f"{path}: not a vfp model file (written by vfp train as models/<model>/model.pt)")
-    try:
-        model = build_model(data["model"], **data["net"])
-        model.load_state_dict(data["state_dict"])
-    except (KeyError, ValueError, TypeError, RuntimeError) as err:
-        raise VfpError(f"{path}: model file does not match model {data.get('model')!r} "
-                       f"({str(err).splitlines()[0][:100]})") from None
-    return data["model"], model.eval()
 
 
 # ---------------------------------------------------------------- build
