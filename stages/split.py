@@ -1,17 +1,29 @@
-"""split stage: train/val/test lists from the official split, val carved from train by group."""
+"""split stage: train/val/test lists by group (official split, val carved by group) or by time."""
 import sys
 from pathlib import Path
 
+from vfp.data.clips import clip_span
 from vfp.data.splits import make_splits
 from vfp.stage import run_stage
 
 OUT = Path("data/split")
+MIN_CONTEXT = 4  # context frames every evaluated clip has (vfp.evaluation.MIN_CONTEXT)
+
+
+def split_gap(cfg) -> int:
+    """Frames between temporal segments: ``split.gap``, or one evaluated clip span when it is 0."""
+    return cfg.split.gap or clip_span(MIN_CONTEXT + cfg.evaluate.horizon, cfg.data.interval)
 
 
 def work(cfg, args):
-    summary = make_splits(Path(cfg.data.root), Path("data/motion.json"), OUT, official=cfg.split.official,
-                          val_fraction=cfg.split.val_fraction, seed=cfg.seed)
-    print(f"split {summary['official']}: {summary['counts']} videos, {summary['groups']} groups -> {OUT}")
+    s = cfg.split
+    gap = split_gap(cfg)
+    summary = make_splits(Path(cfg.data.root), Path("data/motion.json"), OUT, official=s.official,
+                          val_fraction=s.val_fraction, seed=cfg.seed, mode=s.mode, fractions=s.fractions, gap=gap,
+                          min_len=max(gap, clip_span(MIN_CONTEXT + cfg.evaluate.horizon, cfg.data.interval)))
+    how = f"temporal for {len(summary['temporal_classes'])} classes (gap {gap} frames)" if summary["temporal_classes"] \
+        else f"split {summary['official']} by group"
+    print(f"split ({s.mode}: {how}): {summary['counts']} entries, {summary['frames']} frames -> {OUT}")
 
 
 def main(argv=None) -> int:

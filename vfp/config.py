@@ -69,6 +69,9 @@ class MotionConfig:
 class SplitConfig:
     official: int = 1
     val_fraction: float = 0.2
+    mode: Literal["auto", "group", "temporal"] = "auto"
+    fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
+    gap: int = 0  # frames between temporal segments; 0: one clip span (4 context + evaluate.horizon frames)
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,11 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False
     grad_clip: float = 1.0
+    starts: Literal["all", "random"] = "all"  # all: every valid clip start; random: clips_per_video per video
+    clips_per_epoch: int = 512  # starts: all -> at most this many clips per epoch (a new subset each epoch); 0: all
+    augment_flip: bool = True  # horizontal flip, the same for every frame of a clip
+    augment_reverse: bool = True  # play the clip backwards
+    augment_scale: float = 1.0  # random crop of [augment_scale, 1] of the frame side, resized back; 1.0: off
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,24 @@
 """Clip dataset: ``T`` frames of one video, every ``interval`` frames, as [T, C, H, W] in [-1, 1].
 
-Training clips start at a random frame in ``[0, N - 1 - (T - 1) * interval]``; the draw is a pure
-function of (seed, epoch, index), so a resumed run sees the same clips and workers need no shared
-RNG. Val/test clips start at fixed, evenly spaced frames. Readers are opened inside ``__getitem__``
-(never in the parent before DataLoader workers fork). With a cache folder, each video is decoded
-once at the training size to a uint8 ``.npy`` and later reads are memory-mapped.
+Entries are whole videos (:class:`~vfp.data.video.VideoEntry`) or temporal segments of one
+(:class:`VideoSegment`, frames ``start .. stop-1``); a clip never leaves its segment.
+
+Where clips start:
+- ``starts="all"`` (training default): every valid start of every entry (``stride`` apart) is one item;
+  ``max_clips > 0`` caps an epoch at that many items, a different random subset each epoch;
+- ``random_start=True``: ``clips_per_video`` clips per entry at random starts;
+- otherwise ``clips_per_video`` fixed, evenly spaced starts per entry (val/test).
+Every draw is a pure function of (seed, epoch, index), so a resumed run sees the same clips and
+workers need no shared RNG. ``augment`` (e.g. :class:`vfp.data.augment.ClipAugment`) is applied to each
+clip with such an RNG. Readers are opened inside ``__getitem__`` (never in the parent before
+DataLoader workers fork). With a cache folder, each video is decoded once at the training size to a
+uint8 ``.npy`` and later reads are memory-mapped (segments of one video share its cache file).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -19,6 +28,25 @@ from vfp.data.cache import cached_frames
 from vfp.data.video import VideoEntry, VideoReadError, probe, read_frames
 from vfp.fileio import warn
 from vfp.frames import to_model
+
+
+@dataclass(frozen=True)
+class VideoSegment(VideoEntry):
+    """Frames ``start .. stop-1`` of a video of ``n_frames`` (a temporal split's train/val/test part)."""
+
+    start: int = 0
+    stop: int = 0
+
+    @property
+    def stem(self) -> str:
+        return f"{self.path.stem}_f{self.start:04d}-{self.stop - 1:04d}"
+
+
+def frame_range(entry: VideoEntry) -> tuple[int, int]:
+    """``(first, stop)`` frames usable for clips of ``entry`` (the whole video or its segment)."""
+    if isinstance(entry, VideoSegment):
+        return entry.start, min(entry.stop, entry.n_frames)
+    return 0, entry.n_frames
 
 
 def clip_span(n_frames: int, interval: int) -> int:
@@ -31,15 +59,18 @@ def clip_indices(start: int, n_frames: int, interval: int) -> np.ndarray:
 
 
 class ClipDataset(Dataset):
-    """``clips_per_video`` clips from each usable video; items ``{"frames", "video", "start"}``."""
+    """Clips of the usable entries; items ``{"frames", "video", "start"}`` (see the module doc)."""
 
     def __init__(self, videos: Sequence[VideoEntry | Path], n_frames: int, interval: int,
-                 size: tuple[int, int], *, random_start: bool, clips_per_video: int = 1, seed: int = 0,
-                 cache_dir: Path | None = None):
-        if n_frames < 1 or interval < 1:
-            raise ValueError(f"n_frames and interval must be >= 1, got {n_frames}, {interval}")
+                 size: tuple[int, int], *, random_start: bool = False, clips_per_video: int = 1, seed: int = 0,
+                 cache_dir: Path | None = None, starts: Literal["spaced", "all"] = "spaced", stride: int = 1,
+                 max_clips: int = 0, augment: Callable[[torch.Tensor, np.random.Generator], torch.Tensor] | None = None):
+        if n_frames < 1 or interval < 1 or stride < 1 or max_clips < 0:
+            raise ValueError(f"n_frames, interval, stride must be >= 1 and max_clips >= 0, got "
+                             f"{n_frames}, {interval}, {stride}, {max_clips}")
         self.n_frames, self.interval, self.size = n_frames, interval, tuple(size)
         self.random_start, self.clips_per_video, self.seed = random_start, clips_per_video, seed
+        self.all_starts, self.stride, self.max_clips, self.augment = starts == "all", stride, max_clips, augment
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.epoch = 0
         span = clip_span(n_frames, interval)
@@ -49,41 +80,72 @@ class ClipDataset(Dataset):
             entry = video if isinstance(video, VideoEntry) else _probe_entry(Path(video), self.skipped)
             if entry is None:
                 continue
-            if entry.n_frames < span:
-                self.skipped.append({"file": str(entry.path), "reason": f"{entry.n_frames} frames < clip span {span}"})
+            first, stop = frame_range(entry)
+            if stop - first < span:
+                self.skipped.append({"file": str(entry.path), "reason": f"{stop - first} frames < clip span {span}"})
                 continue
             self.videos.append(entry)
         if self.skipped:
             warn(f"{len(self.skipped)} videos too short or unreadable for {n_frames} frames every {interval}; skipped")
+        # all-starts mode: cumulative item counts per entry
+        counts = [(frame_range(v)[1] - frame_range(v)[0] - span) // stride + 1 for v in self.videos]
+        self._offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+    @property
+    def n_all(self) -> int:
+        """Number of distinct (entry, start) clips in all-starts mode."""
+        return int(self._offsets[-1])
 
     def __len__(self) -> int:
+        if self.all_starts:
+            return min(self.n_all, self.max_clips) if self.max_clips else self.n_all
         return len(self.videos) * self.clips_per_video
 
     def set_epoch(self, epoch: int) -> None:
-        """Random starts depend on the epoch (call at each epoch start)."""
+        """Random starts, the capped subset and augmentations depend on the epoch (call at each epoch start)."""
         self.epoch = int(epoch)
 
-    def start_of(self, index: int) -> int:
-        video = self.videos[index // self.clips_per_video]
-        last_start = video.n_frames - clip_span(self.n_frames, self.interval)
+    def locate(self, index: int) -> tuple[int, int]:
+        """``(entry number, start frame)`` of item ``index`` in this epoch."""
+        if self.all_starts:
+            if self.max_clips and self.max_clips < self.n_all:
+                index = int(self._subset()[index])
+            v = int(np.searchsorted(self._offsets, index, side="right") - 1)
+            return v, frame_range(self.videos[v])[0] + (index - int(self._offsets[v])) * self.stride
+        v = index // self.clips_per_video
+        first, stop = frame_range(self.videos[v])
+        last_start = stop - clip_span(self.n_frames, self.interval)
         if self.random_start:
             rng = np.random.default_rng([self.seed, self.epoch, index])
-            return int(rng.integers(0, last_start + 1))
+            return v, int(rng.integers(first, last_start + 1))
         k = index % self.clips_per_video
-        return int(round(last_start * (k + 1) / (self.clips_per_video + 1)))
+        return v, first + int(round((last_start - first) * (k + 1) / (self.clips_per_video + 1)))
+
+    def _subset(self) -> np.ndarray:
+        """This epoch's random order of all clips (its first ``max_clips`` are used), cached per epoch."""
+        if getattr(self, "_perm_epoch", None) != self.epoch:
+            self._perm = np.random.default_rng([self.seed, self.epoch, 7]).permutation(self.n_all)
+            self._perm_epoch = self.epoch
+        return self._perm
+
+    def start_of(self, index: int) -> int:
+        return self.locate(index)[1]
 
     def __getitem__(self, index: int) -> dict:
-        """One clip; a video that fails to decode now is reported once and the next video used."""
-        for attempt in range(min(len(self), 8)):
-            item = (index + attempt * self.clips_per_video) % len(self)
-            video = self.videos[item // self.clips_per_video]
-            start = self.start_of(item)
+        """One clip; a video that fails to decode now is reported once and another item used."""
+        n = len(self)
+        for attempt in range(min(n, 8)):
+            item = (index + attempt * max(1, n // 8 + 1)) % n
+            v, start = self.locate(item)
+            video = self.videos[v]
             try:
                 frames = self._frames(video, clip_indices(start, self.n_frames, self.interval))
             except VideoReadError as err:
                 warn(f"skipping {video.path} in this epoch: {err}")
                 continue
             tensor = to_model(torch.from_numpy(frames).permute(0, 3, 1, 2))
+            if self.augment is not None:
+                tensor = self.augment(tensor, np.random.default_rng([self.seed, self.epoch, item, 11]))
             return {"frames": tensor, "video": video.stem, "start": start}
         raise VideoReadError(f"no decodable video near item {index}")
 

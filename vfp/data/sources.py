@@ -2,8 +2,10 @@
 
 - ``sample``: generate the small deterministic dataset (:mod:`vfp.data.sample`);
 - ``ucf101``: download, verify and extract the official archives (:mod:`vfp.data.ucf101`);
-- ``folder``: mirror a local ``<Class>/<video>`` tree (hard links where possible, else copies), using
-  its official split lists when present, otherwise writing lists split deterministically by group.
+- ``folder``: mirror a local ``<Class>/<video>`` tree and/or videos placed directly in the folder (each
+  such video becomes its own class, ``<stem>/<video>``), hard links where possible, else copies; its
+  official split lists are used when present, otherwise lists split deterministically by group are
+  written (the split stage cuts classes with fewer than 3 groups in time, see :mod:`vfp.data.splits`).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from vfp.config import Config
 from vfp.data.layout import group_of, write_split_lists
-from vfp.data.video import list_videos
+from vfp.data.video import VIDEO_EXTENSIONS, list_videos
 from vfp.errors import VfpError
 from vfp.fileio import atomic_dir
 
@@ -51,17 +53,17 @@ def mirror_folder(folder: Path, root: Path) -> dict:
     """Mirror ``folder`` into ``root`` (atomically) with split lists in ``root/splits``."""
     if not folder.is_dir():
         raise VfpError(f"data.folder {folder}: not a folder; point it at a <Class>/<video> tree")
-    videos = list_videos(folder)
-    if not videos:
-        raise VfpError(f"data.folder {folder}: no .avi/.mp4/.mkv/.webm files in <Class>/<video> layout")
+    sources = folder_videos(folder)
+    if not sources:
+        raise VfpError(f"data.folder {folder}: no .avi/.mp4/.mkv/.webm files, neither directly in it nor in "
+                       "<Class>/<video> sub-folders")
     by_class: dict[str, list[str]] = {}
-    for path in videos:
-        by_class.setdefault(path.parent.name, []).append(path.relative_to(folder).as_posix())
+    for rel in sources:
+        by_class.setdefault(rel.split("/", 1)[0], []).append(rel)
     classes = sorted(by_class)
     with atomic_dir(root) as tmp:
-        for rels in by_class.values():
-            for rel in rels:
-                _link_or_copy(folder / rel, tmp / rel)
+        for rel, src in sources.items():
+            _link_or_copy(src, tmp / rel)
         official = _official_lists(folder)
         if official is not None:
             (tmp / "splits").mkdir(exist_ok=True)
@@ -72,7 +74,20 @@ def mirror_folder(folder: Path, root: Path) -> dict:
                 (tmp / "splits" / "classInd.txt").write_text("".join(f"{i + 1} {c}\n" for i, c in enumerate(classes)))
         else:
             write_group_split_lists(tmp / "splits", classes, by_class)
-    return {"classes": len(classes), "videos": len(videos), "official_lists": official is not None}
+    return {"classes": len(classes), "videos": len(sources), "official_lists": official is not None}
+
+
+def folder_videos(folder: Path) -> dict[str, Path]:
+    """``{<Class>/<video> in the mirror: source file}``: sub-folder videos keep their class, videos
+    directly in ``folder`` become class ``<stem>``. A name clash is a one-line error."""
+    out = {path.relative_to(folder).as_posix(): path for path in list_videos(folder)}
+    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()):
+        rel = f"{path.stem}/{path.name}"
+        if path.stem in {r.split("/", 1)[0] for r in out}:
+            raise VfpError(f"data.folder {folder}: {path.name} would become class {path.stem!r}, which is also a "
+                           "sub-folder (or another video's stem); rename one of them")
+        out[rel] = path
+    return dict(sorted(out.items()))
 
 
 def _official_lists(folder: Path) -> Path | None:
