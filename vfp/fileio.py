@@ -58,6 +58,13 @@ def atomic_save(path: Path, obj: object) -> Path:
     return Path(path)
 
 
+def atomic_copy(src: Path, dest: Path) -> Path:
+    """Copy ``src`` to ``dest`` atomically (readers of ``dest`` never see a half copy)."""
+    with open(src, "rb") as source, atomic_open(dest) as handle:
+        shutil.copyfileobj(source, handle)
+    return Path(dest)
+
+
 def check_writable(folder: Path) -> None:
     """Create ``folder`` and write + delete a probe file; VfpError naming the folder if that fails."""
     folder = Path(folder)

@@ -4,7 +4,7 @@ Each GIF shows the context frames followed by the future frames (true future
 for ``<stem>_expected_large.gif``, predicted future for
 ``<stem>_generated_large.gif``), every frame upscaled ``scale`` times by
 nearest neighbour, looping forever. Encoding uses imageio v3 with the Pillow
-GIF writer; files are written atomically (temporary name, then ``os.replace``).
+GIF writer; files are written atomically (:mod:`vfp.fileio`).
 
 A pair also gets a timeline bar under the frames (grey while showing context frames,
 green/red for true/predicted future frames, growing with the frame index). It tells a viewer
@@ -21,6 +21,7 @@ import imageio.v3 as iio
 import numpy as np
 import torch
 
+from vfp.fileio import atomic_write_bytes
 from vfp.frames import to_uint8
 
 __all__ = ["write_gif_pair", "write_gif", "gif_frame_count"]
@@ -72,21 +73,9 @@ def write_gif(frames: torch.Tensor, path: str | os.PathLike, scale: int = 4, fps
     arr = _to_frames(frames, scale)
     if timeline is not None:
         arr = _with_timeline(arr, *timeline)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        iio.imwrite(
-            tmp,
-            arr,
-            extension=".gif",
-            plugin="pillow",
-            is_batch=True,
-            duration=int(round(1000.0 / fps)),
-            loop=0,
-        )
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    data = iio.imwrite("<bytes>", arr, extension=".gif", plugin="pillow", is_batch=True,
+                       duration=int(round(1000.0 / fps)), loop=0)
+    atomic_write_bytes(path, data)
     return path
 
 

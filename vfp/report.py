@@ -22,7 +22,6 @@ import filecmp
 import html
 import math
 import os
-import shutil
 from pathlib import Path
 from typing import Mapping, Sequence
 from urllib.parse import quote
@@ -30,7 +29,7 @@ from urllib.parse import quote
 from matplotlib.figure import Figure
 
 from vfp.metrics import flat_metrics
-from vfp.fileio import atomic_write_text
+from vfp.fileio import atomic_copy, atomic_open, atomic_write_text
 
 __all__ = ["write_report", "TABLE_METRICS"]
 
@@ -88,9 +87,8 @@ def _src(rel: str) -> str:
 
 
 def _save_fig(fig: Figure, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
-    os.replace(tmp, path)
+    with atomic_open(path) as handle:
+        fig.savefig(handle, format="png", dpi=100, metadata={"Software": None})
 
 
 def _plot_metric(name: str, label: str, model: Sequence[float], copy: Sequence[float], model_name: str, path: Path) -> None:
@@ -170,9 +168,7 @@ def _place_gif(src: Path, out_dir: Path, used: dict[str, Path]) -> str:
     used[name] = src_res
     dest = gifs / name
     if not (dest.exists() and filecmp.cmp(src, dest, shallow=False)):
-        tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
+        atomic_copy(src, dest)
     return f"gifs/{name}"
 
 

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from vfp.data.video import VideoEntry, VideoReadError, read_all
-from vfp.fileio import warn
+from vfp.fileio import atomic_open, warn
 
 
 def cache_path(video: VideoEntry, cache_dir: Path, size: tuple[int, int]) -> Path:
@@ -42,10 +42,8 @@ def cached_frames(video: VideoEntry, cache_dir: Path, size: tuple[int, int]) -> 
 
 
 def _store(path: Path, frames: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
-    np.save(tmp, frames)
-    os.replace(tmp, path)
+    with atomic_open(path) as handle:
+        np.save(handle, frames)
 
 
 def _fill_one(args: tuple[VideoEntry, Path, tuple[int, int]]) -> tuple[str, str | None]:

@@ -3,9 +3,9 @@
 Files in the run folder:
 
 * ``checkpoint_<iteration>.pt``  model(s), optimizer(s), trainer state, RNG states
-  (torch CPU/CUDA, numpy, python ``random``); written by Ignite's ``DiskSaver(atomic=True)``
-  (temp file in the same folder + rename), so a kill during a save leaves at most a ``tmp*``
-  file, which is never picked up (and is removed at the next start).
+  (torch CPU/CUDA, numpy, python ``random``), AMP scalers; written through :mod:`vfp.fileio`
+  (temp file in the same folder, fsync, rename), so a kill during a save leaves at most a
+  ``.*.tmp`` file, which is never picked up (and is removed at the next start).
 * ``best_model_<epoch>_psnr_t1=<score>.pt``  the generator/model weights of the best epoch.
 * ``config.json``  the params that define the run (see :func:`run_params`) and their hash.
 
@@ -26,10 +26,12 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 from ignite.engine import Engine, Events
-from ignite.handlers import Checkpoint, DiskSaver, global_step_from_engine
+import ignite.distributed as idist
+from ignite.handlers import Checkpoint, global_step_from_engine
+from ignite.handlers.checkpoint import BaseSaveHandler
 
 from vfp.config import Config, to_dict
-from vfp.fileio import atomic_write_text
+from vfp.fileio import atomic_save, atomic_write_text
 
 CHECKPOINT_RE = re.compile(r"^checkpoint_(\d+)\.pt$")
 BEST_RE = re.compile(r"^best_model_(\d+)_psnr_t1=(-?[0-9.]+|inf|nan)\.pt$")
@@ -123,7 +125,7 @@ def best_files(run_dir: Path) -> list[tuple[float, Path]]:
 def prepare_run_dir(run_dir: Path, params: Mapping[str, Any], *, resume: bool, log: Callable[[str], None] = print) -> bool:
     """Make ``run_dir`` ready for this run's ``params``; return True when a resume is possible.
 
-    * leftover ``tmp*`` files of an interrupted atomic save are removed;
+    * leftover ``.*.tmp`` (and older ``tmp*``) files of an interrupted atomic save are removed;
     * ``resume`` False, or a ``config.json`` with another hash (or none beside old checkpoints):
       earlier checkpoints, ``config.json``, ``logs/`` and ``snapshots/`` are MOVED to
       ``stale/<time>-<old hash>/`` (printed), and training starts fresh;
@@ -131,7 +133,7 @@ def prepare_run_dir(run_dir: Path, params: Mapping[str, Any], *, resume: bool, l
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    for tmp in run_dir.glob("tmp*"):
+    for tmp in [*run_dir.glob("tmp*"), *run_dir.glob(".*.tmp")]:
         if tmp.is_file():
             tmp.unlink()
     new_hash = params_hash(params)
@@ -185,6 +187,21 @@ def load_latest(run_dir: Path, to_load: Mapping[str, Any], *, log: Callable[[str
 
 # ---------------------------------------------------------------- handler
 
+class AtomicSaver(BaseSaveHandler):
+    """Ignite save handler writing through :func:`vfp.fileio.atomic_save` (fsync + rename), rank 0 only."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+
+    def __call__(self, checkpoint: Mapping, filename: str, metadata: Mapping | None = None) -> None:
+        if idist.get_rank() == 0:
+            atomic_save(self.folder / filename, checkpoint)
+
+    def remove(self, filename: str) -> None:
+        if idist.get_rank() == 0:
+            (self.folder / filename).unlink(missing_ok=True)
+
+
 class CheckpointHandler:
     """Saves ``to_save`` every epoch (last ``n_saved`` kept) and the best model by val ``psnr_t1``.
 
@@ -203,7 +220,7 @@ class CheckpointHandler:
         self.run_dir = Path(run_dir)
         self.to_save = dict(to_save)
         self.log = log
-        self.saver = DiskSaver(str(self.run_dir), atomic=True, require_empty=False)
+        self.saver = AtomicSaver(self.run_dir)
         self.checkpoint = Checkpoint(
             self.to_save, self.saver, n_saved=n_saved, filename_pattern="checkpoint_{global_step}.pt",
             global_step_transform=lambda engine, _: engine.state.iteration,
@@ -219,7 +236,7 @@ class CheckpointHandler:
         trainer.add_event_handler(Events.EPOCH_COMPLETED, self)
         if evaluator is not None:
             self.best = Checkpoint(
-                {"model": self.best_model}, DiskSaver(str(self.run_dir), atomic=True, require_empty=False),
+                {"model": self.best_model}, AtomicSaver(self.run_dir),
                 n_saved=1, filename_pattern="best_model_{global_step}_psnr_t1={score}.pt",
                 score_function=lambda e: float(e.state.metrics[BEST_METRIC]), score_name=BEST_METRIC,
                 global_step_transform=global_step_from_engine(trainer),
@@ -245,12 +262,12 @@ class CheckpointHandler:
 
     def save_now(self, trainer: Engine) -> Path | None:
         """Save unless a checkpoint of this very iteration exists; return the latest path."""
-        saved = [it.priority for it in self.checkpoint._saved]
+        saved = {it for it, _ in checkpoint_files(self.run_dir)}
         if trainer.state.iteration not in saved and self._ok_to_save(trainer):
             self.checkpoint(trainer)
         return self.last_checkpoint
 
     @property
     def last_checkpoint(self) -> Path | None:
-        last = self.checkpoint.last_checkpoint
-        return Path(last) if last is not None else None
+        last = self.checkpoint.last_checkpoint  # a bare file name with a non-DiskSaver handler
+        return self.run_dir / Path(last).name if last is not None else None

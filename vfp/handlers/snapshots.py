@@ -1,7 +1,6 @@
 """GIF snapshots of predictions on fixed validation clips during training."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Sequence
 
@@ -10,6 +9,7 @@ from ignite.engine import Engine, Events
 from torch import nn
 
 from vfp.engines.common import unwrap
+from vfp.fileio import atomic_copy
 from vfp.gif import write_gif_pair
 
 
@@ -56,8 +56,7 @@ class Snapshots:
                 pred = model(context[None].to(self.device).float(), self.horizon)[0]
                 pair = write_gif_pair(context, pred.float().cpu(), target, epoch_dir, str(clip["video"]))
                 for path in pair:
-                    shutil.copyfile(path, latest / f".{path.name}.tmp")
-                    (latest / f".{path.name}.tmp").replace(latest / path.name)
+                    atomic_copy(path, latest / path.name)
                 written.extend(pair)
         finally:
             model.train(was_training)
