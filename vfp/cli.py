@@ -79,7 +79,8 @@ def _cache(args: argparse.Namespace) -> None:
     if not cfg.data.cache:
         raise VfpError(f"{args.params}: data.cache is empty; set a folder to cache decoded frames in")
     videos = [v for name in SPLIT_NAMES for v in read_split(args.split_dir, name)]
-    summary = build_cache(videos, Path(cfg.data.cache), tuple(cfg.data.size), workers=max(1, args.workers))
+    summary = build_cache(videos, Path(cfg.data.cache), tuple(cfg.data.size), workers=max(1, args.workers),
+                          decoder=cfg.data.decoder)
     print(f"cache {cfg.data.cache}: {summary['decoded']} decoded, {summary['already']} already cached, "
           f"{len(summary['failed'])} failed; {summary['bytes'] / 2**20:.1f} MiB for {summary['videos']} videos")
 
@@ -112,9 +113,11 @@ def _report(args: argparse.Namespace) -> None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     from vfp.config import load_config
+    from vfp.data.video import set_decoder
     from vfp.evaluation import evaluate, summary_lines
 
     cfg = load_config(args.params)
+    set_decoder(cfg.data.decoder)
     flat = evaluate(cfg, model_path=args.checkpoint, split_dir=args.split_dir)
     print("\n".join(summary_lines(flat, cfg.model)))
 

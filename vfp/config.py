@@ -33,6 +33,7 @@ class DataConfig:
     size: tuple[int, int] = (64, 64)
     interval: int = 2
     cache: str = "data/cache"
+    decoder: Literal["auto", "decord", "pyav"] = "auto"
 
 
 @dataclass(frozen=True)

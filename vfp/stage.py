@@ -6,6 +6,7 @@ import sys
 from typing import Callable
 
 from vfp.config import Config, load_config
+from vfp.data.video import set_decoder
 from vfp.errors import VfpError
 
 
@@ -19,6 +20,7 @@ def run_stage(name: str, work: Callable[[Config, argparse.Namespace], object], a
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.params)
+        set_decoder(cfg.data.decoder)  # data.decoder for every video read in this stage and its workers
         work(cfg, args)
     except VfpError as err:
         print(f"error: {err}", file=sys.stderr)

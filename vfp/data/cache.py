@@ -13,31 +13,32 @@ from typing import Sequence
 
 import numpy as np
 
-from vfp.data.video import VideoEntry, VideoReadError, read_all
+from vfp.data.video import VideoEntry, VideoReadError, decoder_name, read_all
 from vfp.fileio import atomic_open, warn
 
 
-def cache_path(video: VideoEntry, cache_dir: Path, size: tuple[int, int]) -> Path:
-    """``<cache>/<H>x<W>/<Class>/<stem>-<hash of full path, size, mtime, frames>.npy``.
+def cache_path(video: VideoEntry, cache_dir: Path, size: tuple[int, int], decoder: str | None = None) -> Path:
+    """``<cache>/<H>x<W>/<Class>/<stem>-<hash of full path, size, mtime, frames, backend>.npy``.
 
     The file's size and mtime are in the key: a video regenerated or replaced at the same path (another
-    sample seed, another folder copy) gets a new entry instead of the old frames.
+    sample seed, another folder copy) gets a new entry instead of the old frames. The decoder backend
+    (``decord`` | ``pyav``, ``auto`` resolved) is in the key too: their pixels differ slightly.
     """
     try:
         st = video.path.stat()
         stamp = f"{st.st_size}:{st.st_mtime_ns}"
     except OSError:
         stamp = "missing"
-    key = f"{os.fspath(video.path)}\0{stamp}\0{video.n_frames}"
+    key = f"{os.fspath(video.path)}\0{stamp}\0{video.n_frames}\0{decoder_name(decoder)}"
     digest = hashlib.sha1(key.encode()).hexdigest()[:8]
     return Path(cache_dir) / f"{size[0]}x{size[1]}" / video.path.parent.name / f"{video.path.stem}-{digest}.npy"
 
 
-def cached_frames(video: VideoEntry, cache_dir: Path, size: tuple[int, int]) -> np.ndarray:
+def cached_frames(video: VideoEntry, cache_dir: Path, size: tuple[int, int], decoder: str | None = None) -> np.ndarray:
     """Memory-mapped frames of ``video``, decoding and storing them first if needed."""
-    path = cache_path(video, cache_dir, size)
+    path = cache_path(video, cache_dir, size, decoder)
     if not path.is_file():
-        _store(path, read_all(video.path, size, video.n_frames))
+        _store(path, read_all(video.path, size, video.n_frames, decoder))
     return np.load(path, mmap_mode="r")
 
 
@@ -46,20 +47,22 @@ def _store(path: Path, frames: np.ndarray) -> None:
         np.save(handle, frames)
 
 
-def _fill_one(args: tuple[VideoEntry, Path, tuple[int, int]]) -> tuple[str, str | None]:
-    video, cache_dir, size = args
+def _fill_one(args: tuple[VideoEntry, Path, tuple[int, int], str]) -> tuple[str, str | None]:
+    video, cache_dir, size, decoder = args
     try:
-        cached_frames(video, cache_dir, size)
+        cached_frames(video, cache_dir, size, decoder)
         return str(video.path), None
     except VideoReadError as err:
         return str(video.path), str(err)
 
 
-def build_cache(videos: Sequence[VideoEntry], cache_dir: Path, size: tuple[int, int], workers: int = 2) -> dict:
+def build_cache(videos: Sequence[VideoEntry], cache_dir: Path, size: tuple[int, int], workers: int = 2,
+                decoder: str | None = None) -> dict:
     """Decode every video not cached yet, ``workers`` processes in parallel; returns counts."""
-    todo = [v for v in videos if not cache_path(v, cache_dir, size).is_file()]
+    decoder = decoder_name(decoder)  # resolved once here: every worker uses the same backend
+    todo = [v for v in videos if not cache_path(v, cache_dir, size, decoder).is_file()]
     failed = []
-    jobs = [(v, Path(cache_dir), tuple(size)) for v in todo]
+    jobs = [(v, Path(cache_dir), tuple(size), decoder) for v in todo]
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(_fill_one, jobs, chunksize=4))
@@ -69,7 +72,7 @@ def build_cache(videos: Sequence[VideoEntry], cache_dir: Path, size: tuple[int, 
         if reason:
             warn(f"not cached {path}: {reason}")
             failed.append({"file": path, "reason": reason})
-    total = sum(cache_path(v, cache_dir, size).stat().st_size for v in videos
-                if cache_path(v, cache_dir, size).is_file())
+    paths = [cache_path(v, cache_dir, size, decoder) for v in videos]
+    total = sum(p.stat().st_size for p in paths if p.is_file())
     return {"videos": len(videos), "decoded": len(todo) - len(failed), "already": len(videos) - len(todo),
             "failed": failed, "bytes": total}

@@ -1,12 +1,15 @@
-"""Reading video files with decord: short-lived readers, verified frame counts, one-line errors.
+"""Reading video files: verified frame counts, one-line errors, two decoder backends.
 
-decord traps handled here: ``len(reader)`` trusts the container and can be too high, and reading
-past the real end can hang or fail in native code, so :func:`probe` finds the number of frames that
-really decode once (at indexing time) and callers clamp to it. ``decord.DECORDError`` is a plain
-``Exception`` subclass: catch it and report the file instead of crashing a DataLoader worker.
+``data.decoder`` picks the backend: ``decord`` (:mod:`vfp.data.decode_decord`), ``pyav``
+(:mod:`vfp.data.decode_pyav`), or ``auto`` = decord where it can be imported, else PyAV (decord has
+wheels for x86-64 Linux, Windows and Intel macOS only). Both give the same frame count and indices
+and pixels within a few grey levels (bilinear scaling in both; see tests/data/test_decoders.py).
+:func:`probe` counts the frames that really decode (containers can claim more) and callers clamp
+to it; readers are opened per call, so DataLoader workers never share one.
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -15,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm")
+DECODERS = ("auto", "decord", "pyav")
+_ENV = "VFP_DECODER"  # carries the choice into worker processes started by spawn / forkserver
 
 
 class VideoReadError(Exception):
@@ -33,91 +38,76 @@ class VideoEntry:
         return self.path.stem
 
 
-def _reader(path: Path, size: tuple[int, int] | None):
-    import decord  # imported lazily: keeps worker start-up cheap and the parent fork-safe
+def set_decoder(name: str) -> None:
+    """Use ``name`` (auto | decord | pyav) in this process and in the worker processes it starts."""
+    if name not in DECODERS:
+        raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {name!r}")
+    os.environ[_ENV] = name
 
-    decord.logging.set_level(decord.logging.QUIET)  # FFmpeg's own stderr noise; we report one line per file
+
+def decoder_name(name: str | None = None) -> str:
+    """The backend that reads: ``name``, else the one set by :func:`set_decoder`; ``auto`` resolved."""
+    name = name or os.environ.get(_ENV) or "auto"
+    if name not in DECODERS:
+        raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {name!r} (from ${_ENV}?)")
+    if name == "auto":
+        return "decord" if decord_importable() else "pyav"
+    return name
+
+
+@functools.lru_cache(maxsize=1)
+def decord_importable() -> bool:
+    """True when ``import decord`` works here (no decord wheel on aarch64 Linux or Apple silicon).
+
+    Asked once per process (``decord_importable.cache_clear()`` asks again)."""
+    try:
+        import decord  # noqa: F401
+    except Exception:  # ImportError, or OSError from a wheel whose native library cannot load
+        return False
+    return True
+
+
+def _backend(name: str | None):
+    if decoder_name(name) == "decord":
+        from vfp.data import decode_decord as backend
+    else:
+        from vfp.data import decode_pyav as backend
+    return backend
+
+
+def check_file(path: Path) -> None:
+    """VideoReadError for a missing or empty file (before a decoder gives a vaguer reason)."""
     if not path.is_file():
         raise VideoReadError("file not found")
     if path.stat().st_size == 0:
         raise VideoReadError("empty file (0 bytes)")
-    kwargs = {"num_threads": 1}
-    if size is not None:
-        kwargs.update(height=size[0], width=size[1])
-    try:
-        return decord.VideoReader(os.fspath(path), **kwargs)
-    except Exception as err:  # decord.DECORDError and RuntimeError from bad containers
-        raise VideoReadError(f"not a readable video ({_short(err)})") from None
 
 
-def _short(err: Exception) -> str:
+def short_reason(err: Exception) -> str:
+    """The first line of a decoder's error, without decord's log prefix, at most 120 characters."""
     text = str(err).strip().splitlines()
     first = text[0] if text else type(err).__name__
     first = re.sub(r"^\[[\d:]+\] \S+:\d+: ", "", first)  # dmlc log prefix "[12:00:00] src/x.cc:83: "
     return first[:120]
 
 
-def probe(path: Path) -> int:
+def probe(path: Path, decoder: str | None = None) -> int:
     """Number of frames that really decode (clamps the container's count). Raises VideoReadError."""
-    reader = _reader(path, size=(32, 32))
-    try:
-        claimed = len(reader)
-        if claimed < 1:
-            raise VideoReadError("no frames")
-        if _decodes(reader, claimed - 1):
-            return claimed
-        lo, hi = 0, claimed - 1  # frame lo decodes, frame hi does not
-        if not _decodes(reader, 0):
-            raise VideoReadError("no frame decodes")
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            lo, hi = (mid, hi) if _decodes(reader, mid) else (lo, mid)
-        return lo + 1
-    finally:
-        del reader
+    return _backend(decoder).count(Path(path))
 
 
-def _decodes(reader, index: int) -> bool:
-    try:
-        reader.seek_accurate(index)
-        reader.next()
-        return True
-    except Exception:
-        return False
-
-
-def read_frames(path: Path, indices: list[int] | np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def read_frames(path: Path, indices: list[int] | np.ndarray, size: tuple[int, int],
+                decoder: str | None = None) -> np.ndarray:
     """Decode ``indices`` (sorted, all < the probed count) at ``size`` (H, W): uint8 [T, H, W, 3]."""
-    reader = _reader(path, size)
-    indices = list(map(int, indices))
-    try:
-        batch = reader.get_batch(indices).asnumpy()
-    except Exception as err:
-        # decord 0.6.0: get_batch fails ("size must exactly match") for some output widths (1-4, 6, 8,
-        # 12, 16, 24, 48, 72, ...) whose RGB rows are padded; single frames still decode: read those.
-        try:
-            batch = np.stack([_unpad(reader[i].asnumpy(), size) for i in indices])
-        except Exception:
-            raise VideoReadError(f"decoding failed ({_short(err)})") from None
-    finally:
-        del reader
-    return np.ascontiguousarray(batch[..., :3])
+    return _backend(decoder).read(Path(path), list(map(int, indices)), tuple(size))
 
 
-def _unpad(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
-    """One decord frame as [H, W, 3]: for padded widths decord returns [H, W, linesize // W] whose
-    rows hold the real 3 * W bytes first (e.g. [48, 48, 4] for width 48), so cut each row."""
-    if frame.shape[-1] == 3:
-        return frame
-    height, width = size if size is not None else frame.shape[:2]
-    return frame.reshape(height, -1)[:, : 3 * width].reshape(height, width, 3)
-
-
-def read_all(path: Path, size: tuple[int, int], n_frames: int | None = None) -> np.ndarray:
+def read_all(path: Path, size: tuple[int, int], n_frames: int | None = None,
+             decoder: str | None = None) -> np.ndarray:
     """Decode every frame (or the first ``n_frames``) at ``size``: uint8 [N, H, W, 3]."""
     if n_frames is None:
-        n_frames = probe(path)
-    return read_frames(path, np.arange(n_frames), size)
+        n_frames = probe(path, decoder)
+    return read_frames(path, np.arange(n_frames), size, decoder)
 
 
 def list_videos(root: Path) -> list[Path]:
