@@ -1,4 +1,4 @@
-"""The ``vfp`` command: ``vfp predict``, ``vfp report``, ``vfp evaluate``, ``vfp cache`` (``--help`` on each).
+"""The ``vfp`` command: ``vfp predict``, ``vfp report``, ``vfp evaluate``, ``vfp cache``, ``vfp compare`` (``--help`` on each).
 
 User errors (missing or unreadable files, a video too short for the model, a file that is not a
 vfp model, bad params) print one ``error: ...`` line on stderr and exit with code 1.
@@ -67,7 +67,24 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
     c.add_argument("--split-dir", type=Path, default=Path("data/split"), help="default: %(default)s")
     c.add_argument("--workers", type=int, default=2, help="decoding processes (default: %(default)s)")
+    m = sub.add_parser("compare", help="every experiment side by side: reports/compare/index.html",
+                       description="One row per experiment DVC knows (workspace, baseline, every dvc exp run) "
+                                   "with the params that differ and the test metrics per horizon step beside "
+                                   "copy-last; then compare.clips test clips with one column per method "
+                                   "(context, truth, copy-last, each experiment's model read from DVC).")
+    m.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
+    m.add_argument("--split-dir", type=Path, default=Path("data/split"), help="default: %(default)s")
+    m.add_argument("--out", type=Path, default=Path("reports/compare"), help="output folder (default: %(default)s)")
     return parser
+
+
+def _compare(args: argparse.Namespace) -> None:
+    from vfp.compare import compare
+    from vfp.config import load_config
+
+    cfg = load_config(args.params)
+    path = compare(cfg, root=args.params.resolve().parent, split_dir=args.split_dir, out_dir=args.out)
+    print(f"wrote {path}")
 
 
 def _cache(args: argparse.Namespace) -> None:
@@ -122,7 +139,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     print("\n".join(summary_lines(flat, cfg.model)))
 
 
-COMMANDS = {"predict": _predict, "report": _report, "evaluate": _evaluate, "cache": _cache}
+COMMANDS = {"predict": _predict, "report": _report, "evaluate": _evaluate, "cache": _cache, "compare": _compare}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -138,6 +138,14 @@ class EvaluateConfig:
 
 
 @dataclass(frozen=True)
+class CompareConfig:
+    """``vfp compare``: how many test clips the grid shows, and their upscale factor."""
+
+    clips: int = 4
+    scale: int = 2
+
+
+@dataclass(frozen=True)
 class Config:
     model: str = "multiscale_gan"
     seed: int = 0
@@ -152,6 +160,7 @@ class Config:
     multiscale_gan: ModelConfig = ModelConfig()
     copy_last: ModelConfig = ModelConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
+    compare: CompareConfig = CompareConfig()
 
     def model_section(self, name: str | None = None) -> ModelConfig:
         """The params section of ``name`` (default: the selected model)."""
@@ -246,6 +255,8 @@ def _check_ranges(cfg: Config, source: str) -> None:
         _require(0 <= m.threshold < 1, source, f"motion.threshold must be in [0, 1) for mode quantile, got {m.threshold}")
     else:
         _require(m.threshold >= 0, source, f"motion.threshold must be >= 0, got {m.threshold}")
+    for key in ("clips", "scale"):
+        _require(getattr(cfg.compare, key) >= 1, source, f"compare.{key} must be >= 1, got {getattr(cfg.compare, key)}")
     _require(cfg.split.official in (1, 2, 3), source, f"split.official must be 1, 2 or 3, got {cfg.split.official}")
     _require(0 <= cfg.split.val_fraction < 1, source,
              f"split.val_fraction must be in [0, 1), got {cfg.split.val_fraction}")
