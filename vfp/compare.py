@@ -158,11 +158,11 @@ def _load(model_bytes: bytes):
         from vfp.modelio import load_trained
     except ImportError:  # pragma: no cover - before the model-file module existed
         from vfp.training import load_trained
-    meta = torch.load(io.BytesIO(model_bytes), map_location="cpu", weights_only=True)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.pt"
         path.write_bytes(model_bytes)
-        _, model = load_trained(path)
+        _, model = load_trained(path)  # a one-line VfpError for anything but a vfp model file
+    meta = torch.load(io.BytesIO(model_bytes), map_location="cpu", weights_only=True)
     return model.eval(), {k: meta.get(k) for k in ("size", "interval")}
 
 
