@@ -17,6 +17,7 @@ Fixtures (all CPU, no network):
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
 from pathlib import Path
 
@@ -29,6 +30,18 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE = dict(seed=0, moving_classes=3, static_classes=2, groups=6, clips_per_group=2, frames=24)
 MOVING_CLASSES = ["PanLeft", "PanRight", "TiltUp"]
 STATIC_CLASSES = ["StillLife", "QuietRoom"]
+
+
+@pytest.fixture(autouse=True)
+def _decoder_setting():
+    """A test (or a stage run in-process) that picks a decoder does not leak it into the next test;
+    ``VFP_DECODER=pyav python -m pytest`` runs the suite on one backend."""
+    before = os.environ.get("VFP_DECODER")
+    yield
+    if before is None:
+        os.environ.pop("VFP_DECODER", None)
+    else:
+        os.environ["VFP_DECODER"] = before
 
 
 @pytest.fixture(scope="session")
