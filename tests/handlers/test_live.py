@@ -65,9 +65,11 @@ def test_every_scalar_is_an_epoch_mean_per_step_and_val_metrics_too(tmp_path):
     summary = json.loads((live / "metrics.json").read_text())
     assert summary["train"]["loss"] == 6.0 and summary["val"]["psnr_t1"] == 22.0 and summary["step"] == 2
     assert not (live / "dvc.yaml").exists()  # dvc.yaml of the project names the files
-    history = read_history(live)
-    assert [r["epoch"] for r in history] == [1, 2] and history[1]["loss"] == 6.0
-    assert history[0]["val_psnr_t1"] == 22.0
+    history = read_history(live)  # what the per-model report plots as training losses
+    assert history == [{"epoch": 1, "loss": 2.0, "loss_d": 4.0, "scale_0": 3.0},
+                       {"epoch": 2, "loss": 6.0, "loss_d": 2.0, "scale_0": 7.0}]
+    assert read_history(live, ("train", "val"))[0]["val_psnr_t1"] == 22.0
+    assert read_history(tmp_path / "nothing") is None
 
 
 def test_resume_drops_rows_after_the_restored_epoch_and_continues(tmp_path):

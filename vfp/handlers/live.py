@@ -68,15 +68,18 @@ def truncate_after(live_dir: Path, step: int) -> dict[str, float]:
     return last
 
 
-def read_history(live_dir: Path) -> list[dict] | None:
+def read_history(live_dir: Path, sections: tuple[str, ...] = ("train",)) -> list[dict] | None:
     """Per-epoch rows ``{"epoch": E, "loss": ..., "val_psnr_t1": ...}`` from a dvclive folder, or None.
 
-    Training scalars keep their names; validation metrics get a ``val_`` prefix.
+    Only the curves under ``sections`` (``train``, ``val``); training scalars keep their names,
+    the others get their section as a prefix (``val_psnr_t1``).
     """
     rows: dict[int, dict] = {}
     root = Path(live_dir) / "plots" / "metrics"
     for path in _tsv_files(live_dir):
         part = path.relative_to(root).parts[0]
+        if part not in sections:
+            continue
         key = path.stem if part == "train" else f"{part}_{path.stem}"
         for raw in _read_tsv(path):
             try:
