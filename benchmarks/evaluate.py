@@ -3,19 +3,21 @@
     python benchmarks/evaluate.py [--quick] [--out DIR] [--models ...] [--batch N] [--threads N]
 
 On the same pre-loaded in-memory test batches (``evaluate.batch_size`` clips of
-``n_ctx + evaluate.horizon`` frames, ``n_ctx = vfp.evaluation.MIN_CONTEXT`` or more, at ``data.size``):
+``n_ctx + evaluate.horizon`` frames, ``n_ctx = evaluate.context`` or more, at ``data.size``):
 
 * ``eval``: the evaluation engine of ``vfp.evaluation`` (``create_test_evaluator``: the model's
-  autoregressive prediction of ``horizon`` frames + copy-last + every metric of
-  ``vfp.metrics.per_step_metrics`` for both, accumulated) run over the batches;
+  autoregressive prediction of ``horizon`` frames + every metric of ``vfp.metrics.per_step_metrics``,
+  accumulated beside the baselines) with the baselines (copy-last, flow extrapolation) and masks
+  already in the baseline cache, as every evaluation after the first one of a (split, protocol, size) finds them;
 * reference ``forward``: the model alone, ``model(context, horizon)`` under ``no_grad`` in a loop;
-* ``metrics``: ``per_step_metrics`` for the model's prediction and for copy-last alone (the work the
-  evaluation adds to the forward pass).
+* ``metrics``: ``per_step_metrics`` of the model's prediction alone (the work evaluation adds).
 
-Reported: clips/s of each, ``eval / forward`` time ratio and the fraction of the evaluation time
-that is metrics (``1 - forward / eval``, and ``metrics / eval`` measured directly). Models have
-their initial (untrained) weights: the time does not depend on them. Modes alternate over repeats,
-medians kept. Writes ``benchmarks/results/evaluate.json``.
+Reported per learned model: clips/s of each, ``eval / forward`` and the fraction of the evaluation
+time that is metrics (``metrics_fraction = 1 - forward / eval`` and ``metrics_fraction_direct =
+metrics / eval``). Also, once: ``baselines``, the time to compute the baselines and masks of these
+batches (paid once per split, protocol and size, then cached). Models have their initial weights:
+the time does not depend on them. Modes alternate over repeats, medians kept. Writes
+``benchmarks/results/evaluate.json``.
 """
 from __future__ import annotations
 
@@ -40,12 +42,12 @@ from loader import (  # noqa: E402
     write_results,
 )
 
-MODELS = ("seq2seq", "autoencoder", "multiscale_gan", "copy_last")
+MODELS = ("seq2seq", "autoencoder", "multiscale_gan")  # learned models; the baselines are timed apart
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated (default: all four)")
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated (default: all three)")
     parser.add_argument("--batches", type=int, default=None, help="batches per timed run (default 3; quick 1)")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per mode (default 5; quick 1)")
     args = parser.parse_args(argv)
@@ -55,8 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     from vfp.data.cache import build_cache
     from vfp.data.clips import ClipDataset
     from vfp.data.splits import read_split
-    from vfp.evaluation import MIN_CONTEXT, create_test_evaluator
-    from vfp.metrics import copy_last_prediction, per_step_metrics
+    from vfp.baselines import BaselineCache, baseline_batch
+    from vfp.evaluation import create_test_evaluator
+    from vfp.metrics import per_step_metrics
     from vfp.models.registry import build_model
 
     n_batches = args.batches or (1 if args.quick else 3)
@@ -75,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     videos = read_split(data["split_dir"], "test")
     build_cache(videos, data["cache_dir"], tuple(cfg.data.size), workers=2)
     built = {m: build_model(m, **dict(cfg.model_section(m).net)).eval() for m in models}
-    n_ctx = max([MIN_CONTEXT] + [int(m.n_input) for m in built.values()])
+    n_ctx = max([ev.context] + [int(m.n_input) for m in built.values()])
     ds = ClipDataset(videos, n_ctx + horizon, cfg.data.interval, cfg.data.size, random_start=False,
                      clips_per_video=max(1, -(-batch * n_batches // max(1, len(videos)))), cache_dir=data["cache_dir"])
     batches = load_batches(ds, batch, n_batches)
@@ -84,12 +87,25 @@ def main(argv: list[str] | None = None) -> int:
           f"predicted frames, {cfg.data.size[0]}x{cfg.data.size[1]}), torch threads {torch.get_num_threads()}, "
           f"{repeats} repeats")
 
+    for i, b in enumerate(batches):
+        b["key"] = [f"{i}:{j}" for j in range(b["frames"].shape[0])]
+    cache = BaselineCache(None, "benchmark")
+
+    def run_baselines():
+        t0 = time.perf_counter()
+        for b in batches:
+            frames = b["frames"].float()
+            cache.store(b["key"], baseline_batch(frames[:, :n_ctx], frames[:, n_ctx:n_ctx + horizon], ev))
+        return time.perf_counter() - t0
+
+    baseline_times = [run_baselines() for _ in range(max(1, min(3, repeats)))]
+
     def run_eval(name, model):
-        engine = create_test_evaluator(model, n_ctx=n_ctx, horizon=horizon, device=device,
-                                       moving_threshold=ev.moving_threshold, n_gifs=0,
-                                       same_as_copy=name == "copy_last")
+        engine = create_test_evaluator(model, n_ctx=n_ctx, horizon=horizon, device=device, ev=ev, n_gifs=0,
+                                       cache=cache)
         t0 = time.perf_counter()
         engine.run(batches, max_epochs=1)
+        assert engine.state.baseline_s == 0.0, "baselines were recomputed: the cache missed"
         return time.perf_counter() - t0
 
     @torch.no_grad()
@@ -109,11 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         for b, pred in zip(batches, preds[name]):
             frames = b["frames"].float()
-            context, target = frames[:, :n_ctx], frames[:, n_ctx:n_ctx + horizon]
-            last = context[:, -1]
-            per_step_metrics(pred, target, last, ev.moving_threshold)
-            if name != "copy_last":
-                per_step_metrics(copy_last_prediction(last, horizon), target, last, ev.moving_threshold)
+            rec = cache.lookup(b["key"])
+            per_step_metrics(pred, frames[:, n_ctx:n_ctx + horizon], frames[:, n_ctx - 1], mask=rec["mask"],
+                             keep=rec["keep"], ssim_luma=ev.ssim == "luma")
         return time.perf_counter() - t0
 
     rows = []
@@ -145,14 +159,19 @@ def main(argv: list[str] | None = None) -> int:
                        ("metrics_clips_per_s", "metrics-only clips/s", ".1f"),
                        ("metrics_fraction", "1 - forward/eval", ".2f"),
                        ("metrics_fraction_direct", "metrics / eval", ".2f")]))
-    trained = [r for r in rows if r["model"] != "copy_last"]
-    worst = max((r["metrics_fraction_direct"] for r in trained), default=float("nan"))
-    print(f"\nmetrics take at most {worst * 100:.0f}% of the evaluation time of a trained model "
-          f"(copy_last has no forward cost: its evaluation is all metrics)")
+    worst = max((max(r["metrics_fraction"], r["metrics_fraction_direct"]) for r in rows), default=float("nan"))
+    base_s = statistics.median(baseline_times)
+    fastest = min(rows, key=lambda r: clips / r["eval_clips_per_s"]) if rows else None
+    print(f"\nmetrics take at most {worst * 100:.0f}% of a model's evaluation time (baselines cached)")
+    print(f"baselines + masks (copy-last, flow; mask {ev.mask}): {clips / base_s:.1f} clips/s, computed once per "
+          f"(split, protocol, size)" + (f"; {base_s / (clips / fastest['eval_clips_per_s']):.2f}x the evaluation "
+                                        f"time of the fastest model ({fastest['model']})" if fastest else ""))
     path = write_results("evaluate", args.out, {
         "quick": args.quick, "data": data["source"], "batch_size": batch, "batches": n_batches, "repeats": repeats,
-        "n_ctx": n_ctx, "horizon": horizon, "size": list(cfg.data.size), "models": rows,
+        "n_ctx": n_ctx, "horizon": horizon, "size": list(cfg.data.size), "mask": ev.mask, "models": rows,
         "worst_metrics_fraction": worst,
+        "baselines": {"times_s": baseline_times, "clips_per_s": clips / base_s,
+                      "note": "copy-last + flow extrapolation + masks, computed once per (split, protocol, size)"},
     })
     print(f"wrote {path}")
     assert all(finite_positive(r["eval_clips_per_s"]) for r in rows)

@@ -1,4 +1,4 @@
-"""evaluate stage: the trained model and copy-last on the test split -> metrics, per-step plots, report.
+"""evaluate stage: the trained model and the baselines (copy-last, flow) on the test split -> metrics, plots, report.
 
 Writes ``metrics/metrics.json`` (flat keys), ``metrics/per_step.csv`` and ``reports/<model>/``
 (``index.html``, GIF pairs); see vfp.evaluation. Prints a 3-line summary.
@@ -10,7 +10,7 @@ from vfp.stage import run_stage
 
 
 def work(cfg, args):
-    flat = evaluate(cfg)
+    flat = evaluate(cfg, log=print)
     lines = summary_lines(flat, cfg.model)
     lines[-1] += f" -> {DEFAULT_METRICS}, {DEFAULT_PER_STEP}, reports/{cfg.model}/index.html"
     print("\n".join(lines))

@@ -88,9 +88,9 @@ def ae_run(project):
 
 
 def expected_keys(horizon: int) -> set[str]:
-    keys = {"n_clips"}
+    keys = {"n_clips", "eval_height", "eval_width"}
     for m in METRIC_NAMES:
-        for prefix, suffix in ((m, ""), (f"copy_last_{m}", ""), (m, "_gain")):
+        for prefix, suffix in ((m, ""), (f"copy_last_{m}", ""), (f"flow_{m}", ""), (m, "_gain"), (m, "_gain_flow")):
             base = f"{prefix}{suffix}" if suffix else prefix
             keys.update(f"{base}_t{k}" for k in range(1, horizon + 1))
             keys.add(f"{base}_mean")
@@ -122,7 +122,7 @@ def test_copy_last_metrics_equal_baseline(copy_run):
     written = json.loads((out / "metrics.json").read_text())
     assert written == flat
     assert set(flat) == expected_keys(HORIZON)
-    assert flat["n_clips"] == 3
+    assert flat["n_clips"] == 3 and (flat["eval_height"], flat["eval_width"]) == (32, 32)
     for m in METRIC_NAMES:
         for suffix in [f"_t{k}" for k in range(1, HORIZON + 1)] + ["_mean"]:
             assert flat[f"{m}{suffix}"] == flat[f"copy_last_{m}{suffix}"]
@@ -182,7 +182,7 @@ def test_autoencoder_keys_match_copy_last_values_differ(copy_run, ae_run):
     assert set(ae_flat) == set(copy_flat)  # dvc metrics diff lines up
     # same clips, same targets (n_ctx = MIN_CONTEXT for both): the baseline part is identical
     for k in copy_flat:
-        if k.startswith("copy_last_") or k == "n_clips":
+        if k.startswith(("copy_last_", "flow_")) or k in ("n_clips", "eval_height", "eval_width"):
             assert ae_flat[k] == copy_flat[k], k
     assert ae_flat["psnr_t1"] != copy_flat["psnr_t1"]
     assert ae_flat["psnr_gain_t1"] != 0

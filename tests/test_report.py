@@ -11,7 +11,8 @@ import torch
 
 from vfp.frames import to_model
 from vfp.gif import write_gif_pair
-from vfp.metrics import MetricAccumulator, copy_last_prediction, flat_metrics, per_step_metrics
+from vfp.baselines import PREDICTORS
+from vfp.metrics import MetricAccumulator, flat_metrics, per_step_metrics
 from vfp.report import write_report
 
 
@@ -53,11 +54,14 @@ def _build(tmp_path, stem="clip <1> & \"x\""):
     target = _frames((b, t, c, h, w), 1)
     pred = (target + 0.1 * torch.randn(target.shape, generator=torch.Generator().manual_seed(3))).clamp(-1, 1)
     last = ctx[:, -1]
-    acc_m, acc_c = MetricAccumulator(), MetricAccumulator()
+    acc_m = MetricAccumulator()
     acc_m.update(per_step_metrics(pred, target, last))
-    acc_c.update(per_step_metrics(copy_last_prediction(last, t), target, last))
-    steps = {"model": acc_m.per_step(), "copy_last": acc_c.per_step()}
-    flat = flat_metrics(steps["model"], steps["copy_last"])
+    steps = {"model": acc_m.per_step()}
+    for name, predict in PREDICTORS.items():  # copy-last and flow extrapolation
+        acc = MetricAccumulator()
+        acc.update(per_step_metrics(predict(ctx, t), target, last))
+        steps[name] = acc.per_step()
+    flat = flat_metrics(steps["model"], {k: v for k, v in steps.items() if k != "model"})
     out_dir = tmp_path / "report"
     # one pair outside out_dir (must be copied), one already inside out_dir
     pair_outside = write_gif_pair(ctx[0], pred[0], target[0], tmp_path / "elsewhere", stem)
@@ -82,8 +86,12 @@ def test_report_html_structure(tmp_path):
         target = (out_dir / unquote(src)).resolve()
         assert target.is_file(), src
         assert out_dir.resolve() in target.parents
-    for key in ["psnr_t1", "copy_last_psnr_t1", "psnr_gain_t1", "ssim_mean", "copy_last_ssim_t4", "mse_gain_t2"]:
+    for key in ["psnr_t1", "copy_last_psnr_t1", "psnr_gain_t1", "ssim_mean", "copy_last_ssim_t4", "mse_gain_t2",
+                "flow_psnr_t1", "psnr_gain_flow_t1", "psnr_frame_t1"]:
         assert f"{flat[key]:.4f}" in p.cells, key
+    head = re.search(r'<table id="metrics-table"><thead><tr>(.*?)</tr>', text).group(1)
+    assert re.findall(r"<th>(.*?)</th>", head) == ["Metric", "Step", "convlstm", "copy-last", "flow",
+                                                    "gain vs copy-last", "gain vs flow"]  # three columns + gains
     # escaping of the stem
     assert 'clip &lt;1&gt; &amp; &quot;x&quot;' in text
     assert "clip <1>" not in text

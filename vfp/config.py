@@ -131,10 +131,38 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class EvaluateConfig:
+    """Evaluation settings; ``protocol`` fills every key of :data:`EVAL_PROTOCOLS` not given explicitly."""
+
+    protocol: Literal["none", "mathieu"] = "none"
+    size: Literal["train", "source"] | tuple[int, int] = "train"
+    context: int = 4
     horizon: int = 4
-    batch_size: int = 16
+    mask: Literal["difference", "flow"] = "difference"
     moving_threshold: float = 10.0
+    flow_threshold: float = 1.0
+    every: int = 1
+    skip_above_db: float = 0.0
+    ssim: Literal["rgb", "luma"] = "rgb"
+    batch_size: int = 16
     gifs: int = 4
+
+
+# Mathieu, Couprie & LeCun (ICLR 2016), UCF-101 test protocol: full frames, 4 context, 2 predicted,
+# optical-flow moving area, every 10th test video, frames scored >= 50 dB left out of moving means.
+EVAL_PROTOCOLS: dict[str, dict[str, Any]] = {
+    "none": {},
+    "mathieu": {"size": "source", "context": 4, "horizon": 2, "mask": "flow", "every": 10, "skip_above_db": 50.0},
+}
+
+
+def _apply_eval_protocol(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``evaluate:`` with null keys dropped and the protocol's values under the keys given explicitly."""
+    ev = raw.get("evaluate")
+    if not isinstance(ev, Mapping):
+        return raw
+    given = {k: v for k, v in ev.items() if v is not None}
+    preset = EVAL_PROTOCOLS.get(given.get("protocol", "none"), {}) if isinstance(given.get("protocol"), str) else {}
+    return {**raw, "evaluate": {**preset, **given}}
 
 
 @dataclass(frozen=True)
@@ -180,6 +208,15 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{source}: {key} must be a mapping, got {value!r}")
         return _build(tp, value, key, source)
+    if origin in (typing.Union, types.UnionType):  # e.g. Literal["train", "source"] | tuple[int, int]
+        for arm in typing.get_args(tp):
+            try:
+                return _coerce(value, arm, key, source)
+            except ConfigError:
+                pass
+        choices = " or ".join(", ".join(map(str, typing.get_args(a))) if typing.get_origin(a) is Literal
+                              else f"a list of {len(typing.get_args(a))} values" for a in typing.get_args(tp))
+        raise ConfigError(f"{source}: {key} must be {choices}, got {value!r}")
     if origin is Literal:
         choices = typing.get_args(tp)
         if value not in choices:
@@ -271,6 +308,13 @@ def _check_ranges(cfg: Config, source: str) -> None:
     _require(e.horizon >= 1, source, f"evaluate.horizon must be >= 1, got {e.horizon}")
     _require(e.batch_size >= 1, source, f"evaluate.batch_size must be >= 1, got {e.batch_size}")
     _require(e.gifs >= 0, source, f"evaluate.gifs must be >= 0, got {e.gifs}")
+    _require(e.context >= 2, source, f"evaluate.context must be >= 2 (the flow baseline needs 2 frames), got {e.context}")
+    _require(e.every >= 1, source, f"evaluate.every must be >= 1, got {e.every}")
+    _require(e.moving_threshold >= 0, source, f"evaluate.moving_threshold must be >= 0, got {e.moving_threshold}")
+    _require(e.flow_threshold >= 0, source, f"evaluate.flow_threshold must be >= 0, got {e.flow_threshold}")
+    _require(e.skip_above_db >= 0, source, f"evaluate.skip_above_db must be >= 0 (0 keeps every frame), got {e.skip_above_db}")
+    _require(isinstance(e.size, str) or min(e.size) >= 16, source,
+             f"evaluate.size must be train, source or [H, W] with both >= 16, got {list(e.size)}")
     for name in MODEL_NAMES:
         _check_model_section(cfg, name, source)
 
@@ -320,7 +364,7 @@ def _check_buildable(cfg: Config, name: str, source: str) -> None:
 
 def parse_config(raw: Mapping[str, Any] | None, source: str = "params.yaml") -> Config:
     """Validate a params mapping (as read from YAML) into a frozen Config."""
-    cfg = _build(Config, raw or {}, "", source)
+    cfg = _build(Config, _apply_eval_protocol(raw or {}), "", source)
     _check_ranges(cfg, source)
     return cfg
 

@@ -1,38 +1,37 @@
-"""Per-frame, per-horizon-step metrics for next-frame prediction.
+"""Per-frame statistics and their aggregates for next-frame prediction.
 
-Conventions (all metrics are computed per frame, i.e. per clip and per horizon
-step, never pooled across frames; averages are means of per-frame values):
+Two layers:
 
-* Inputs ``pred``/``target`` are model-space tensors in [-1, 1]
-  (``[B, T, C, H, W]``); they are mapped back to pixels in [0, 255] with
-  :func:`vfp.frames.to_pixels` (clamped) before any metric is computed.
-* ``psnr``: ``10 * log10(255**2 / MSE_pixels)`` per frame (peak 255, as in
-  Mathieu et al.), computed with torchmetrics'
-  ``peak_signal_noise_ratio(..., data_range=255, dim=(1, 2, 3), reduction='none')``.
-  Identical frames give +inf mathematically; every PSNR-like value is clamped
-  to ``PSNR_CAP = 100.0`` dB so that averages stay finite.
-* ``ssim``: torchmetrics SSIM, Gaussian window 11, sigma 1.5, ``data_range=255``
-  on the pixel values, on frames reshaped to ``(B*T, C, H, W)`` (2-D SSIM, not
-  volumetric). torchmetrics reflect-pads by 5, so frames need H, W >= 6.
-* ``mse`` / ``mae``: on pixels scaled to [0, 1] (``pixels / 255``), i.e. per
-  pixel on [0, 1] as many papers report them; note ``psnr == 10*log10(1/mse)``
-  (up to the cap).
-* ``sharp_diff``: sharpness difference of Mathieu et al. (2016),
-  ``10*log10(255**2 / ((1/N) * sum |(|dx(true)|+|dy(true)|) - (|dx(pred)|+|dy(pred)|)|))``
-  on pixel values, where ``dx``/``dy`` are forward differences cropped to the
-  common ``(H-1, W-1)`` region and ``N = C*(H-1)*(W-1)``. Identical gradients
-  give +inf, clamped to ``PSNR_CAP``.
-* Moving pixels: pixel ``(h, w)`` of step ``t`` is *moving* when the TRUE frames
-  change there, ``|target_t - target_{t-1}| > moving_threshold`` (pixel units,
-  0..255) in any channel, with ``target_{-1} = last_input``. Default threshold
-  ``MOVING_THRESHOLD = 10.0``. ``psnr_moving`` / ``mse_moving`` / ``mae_moving``
-  use only moving pixels (all channels at those positions), same scales as
-  above. A step with no moving pixel gives NaN; :class:`MetricAccumulator`
-  and the ``*_mean`` values skip NaN.
-* Means over the horizon (``*_mean``) are the mean over steps of the per-step
-  means (steps whose value is NaN are skipped).
-* Gains are ``model - copy_last`` for every metric, without flipping the sign
-  for lower-is-better metrics (mse, mae: a negative gain is an improvement).
+1. :func:`per_step_metrics` turns one batch (``pred``/``target`` ``[B, T, C, H, W]`` in [-1, 1])
+   into per-frame statistics ``[B, T]`` (:data:`STAT_NAMES`), in one pass over the stacked batch:
+   no per-step loop, SSIM as one separable Gaussian convolution of all frames at once.
+2. :class:`MetricAccumulator` sums them over batches; :meth:`MetricAccumulator.per_step` derives
+   the reported metrics (:data:`METRIC_NAMES`) per horizon step.
+
+Reported metrics (pixels: ``x * 127.5 + 127.5`` clamped to [0, 255], peak 255):
+
+* ``psnr``: PSNR of the POOLED MSE, ``10 log10(255^2 / mean over frames of MSE)``. A frame that
+  is predicted exactly (a frozen video: copy-last scores +inf on it) adds an MSE of 0 and cannot
+  dominate the aggregate the way a capped 100 dB would in a mean of per-frame PSNR.
+  ``psnr_frame``: the mean of per-frame PSNR, each capped at ``PSNR_CAP`` (Mathieu et al.'s
+  average; kept under its own key).
+* ``ssim``: mean per-frame SSIM, Gaussian window 11, sigma 1.5, K = (0.01, 0.03), data range 255,
+  over the valid region (identical to torchmetrics' Gaussian SSIM, which pads and then crops the
+  border); frames need H, W >= 11. With ``ssim_luma`` on luminance
+  ``Y = 0.299 R + 0.587 G + 0.114 B`` instead of the mean over RGB channels.
+* ``mse`` / ``mae``: mean per-frame error on pixels scaled to [0, 1] (``psnr == 10 log10(1/mse)``).
+* ``sharp_diff``: Mathieu et al.'s sharpness difference
+  ``10 log10(255^2 / ((1/N) sum |(|dx Y| + |dy Y|) - (|dx Yhat| + |dy Yhat|)|))`` with forward
+  differences on the common ``(H-1, W-1)`` region, pooled like ``psnr`` (the mean gradient error
+  over frames inside the log); ``sharp_diff_frame`` is the mean of the per-frame capped values.
+* Moving-area metrics use a per-frame mask ``[B, T, 1, H, W]`` (difference or optical-flow rule,
+  chosen by the caller) and a per-frame ``keep`` flag (frames left out, e.g. those copy-last
+  reproduces at >= ``evaluate.skip_above_db``). ``mse_moving`` / ``mae_moving`` pool the squared /
+  absolute error over every moving pixel of the kept frames; ``psnr_moving = 10 log10(1/mse_moving)``;
+  ``psnr_moving_frame`` is the mean of per-frame moving-pixel PSNR (the paper's average). A step
+  with no moving pixel gives NaN (JSON ``null``).
+* ``*_mean`` is the mean over steps (NaN steps skipped). Gains are ``model - baseline`` without
+  flipping the sign for lower-is-better metrics (mse, mae).
 """
 
 from __future__ import annotations
@@ -45,30 +44,15 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import torch
-from einops import rearrange
-from torchmetrics.functional.image import (
-    peak_signal_noise_ratio,
-    structural_similarity_index_measure,
-)
+import torch.nn.functional as F
 
-from vfp.frames import to_pixels
 from vfp.fileio import atomic_write_text
+from vfp.frames import to_pixels
 
 __all__ = [
-    "PSNR_CAP",
-    "MOVING_THRESHOLD",
-    "PEAK",
-    "METRIC_NAMES",
-    "psnr_frames",
-    "ssim_frames",
-    "sharp_diff_frames",
-    "moving_mask",
-    "per_step_metrics",
-    "copy_last_prediction",
-    "MetricAccumulator",
-    "flat_metrics",
-    "per_step_rows",
-    "write_rows_csv",
+    "PSNR_CAP", "MOVING_THRESHOLD", "PEAK", "METRIC_NAMES", "STAT_NAMES", "psnr_frames", "ssim_frames",
+    "sharp_diff_frames", "moving_mask", "per_step_metrics", "copy_last_prediction", "MetricAccumulator",
+    "flat_metrics", "per_step_rows", "write_rows_csv", "db",
 ]
 
 PSNR_CAP = 100.0
@@ -76,45 +60,67 @@ MOVING_THRESHOLD = 10.0
 PEAK = 255.0
 SSIM_KERNEL = 11
 SSIM_SIGMA = 1.5
-_EPS = 1e-12
+LUMA = (0.299, 0.587, 0.114)
 
 METRIC_NAMES: tuple[str, ...] = (
-    "psnr",
-    "ssim",
-    "mse",
-    "mae",
-    "sharp_diff",
-    "psnr_moving",
-    "mse_moving",
-    "mae_moving",
+    "psnr", "psnr_frame", "ssim", "mse", "mae", "sharp_diff", "sharp_diff_frame",
+    "psnr_moving", "psnr_moving_frame", "mse_moving", "mae_moving",
 )
+# per-frame statistics [B, T] that per_step_metrics returns and the accumulator sums
+STAT_NAMES: tuple[str, ...] = (
+    "psnr_frame", "ssim", "mse", "mae", "grad_err", "sharp_diff_frame",
+    "sq_moving", "abs_moving", "n_moving", "psnr_moving_frame",
+)
+_MEANS = ("psnr_frame", "ssim", "mse", "mae", "sharp_diff_frame", "psnr_moving_frame")
 
 
-def _cap(db: torch.Tensor) -> torch.Tensor:
-    """Clamp dB values to PSNR_CAP (also maps +inf to the cap), keep NaN."""
-    return torch.clamp(db, max=PSNR_CAP)
+def db(ratio: torch.Tensor | float) -> torch.Tensor:
+    """``10 log10(ratio)`` capped at PSNR_CAP (+inf -> cap, NaN stays NaN)."""
+    return torch.clamp(10.0 * torch.log10(torch.as_tensor(ratio, dtype=torch.float64)), max=PSNR_CAP)
 
 
 def psnr_frames(pred_px: torch.Tensor, target_px: torch.Tensor) -> torch.Tensor:
-    """PSNR per frame for pixel tensors ``[N, C, H, W]`` in [0, 255] -> ``[N]``."""
-    val = peak_signal_noise_ratio(
-        pred_px.double(), target_px.double(), data_range=PEAK, dim=(1, 2, 3), reduction="none"
-    )
-    return _cap(val).float()
+    """PSNR per frame for pixel tensors ``[N, C, H, W]`` in [0, 255] -> ``[N]`` (capped)."""
+    mse = (pred_px.float() - target_px.float()).pow(2).flatten(1).mean(1).double()
+    return db(PEAK**2 / mse).float()
 
 
-def ssim_frames(pred_px: torch.Tensor, target_px: torch.Tensor) -> torch.Tensor:
-    """2-D SSIM per frame for pixel tensors ``[N, C, H, W]`` in [0, 255] -> ``[N]``."""
-    val = structural_similarity_index_measure(
-        pred_px.float(),
-        target_px.float(),
-        gaussian_kernel=True,
-        sigma=SSIM_SIGMA,
-        kernel_size=SSIM_KERNEL,
-        data_range=PEAK,
-        reduction="none",
-    )
-    return val.reshape(-1).float()
+def _gauss(device: torch.device) -> torch.Tensor:
+    x = torch.arange(SSIM_KERNEL, dtype=torch.float32, device=device) - (SSIM_KERNEL - 1) / 2
+    g = torch.exp(-x.pow(2) / (2 * SSIM_SIGMA**2))
+    return g / g.sum()
+
+
+def ssim_frames(pred_px: torch.Tensor, target_px: torch.Tensor, luma: bool = False) -> torch.Tensor:
+    """2-D SSIM per frame for pixel tensors ``[N, C, H, W]`` in [0, 255] -> ``[N]``.
+
+    One depthwise separable Gaussian convolution of all frames and channels at once, on four maps
+    ``s = x + y``, ``d = x - y``, ``s^2``, ``d^2`` (the five local moments of SSIM follow from them:
+    ``mu_x mu_y = (mu_s^2 - mu_d^2) / 4``, ``E[xy] = (E[s^2] - E[d^2]) / 4``, ...), valid region only.
+    """
+    x, y = pred_px.float(), target_px.float()
+    if luma and x.shape[1] == 3:
+        w = torch.tensor(LUMA, device=x.device).view(1, 3, 1, 1)
+        x, y = (x * w).sum(1, keepdim=True), (y * w).sum(1, keepdim=True)
+    n, c, h, wd = x.shape
+    if min(h, wd) < SSIM_KERNEL:
+        raise ValueError(f"SSIM needs frames of at least {SSIM_KERNEL}x{SSIM_KERNEL}, got {h}x{wd}")
+    nc = n * c
+    f = torch.empty(1, 4 * nc, h, wd, device=x.device)
+    s, d = f[:, :nc], f[:, nc:2 * nc]
+    torch.add(x.reshape(1, nc, h, wd), y.reshape(1, nc, h, wd), out=s)
+    torch.sub(x.reshape(1, nc, h, wd), y.reshape(1, nc, h, wd), out=d)
+    torch.mul(s, s, out=f[:, 2 * nc:3 * nc])
+    torch.mul(d, d, out=f[:, 3 * nc:])
+    g = _gauss(x.device)
+    f = F.conv2d(f, g.view(1, 1, 1, -1).expand(4 * nc, 1, 1, -1), groups=4 * nc)
+    f = F.conv2d(f, g.view(1, 1, -1, 1).expand(4 * nc, 1, -1, 1), groups=4 * nc)
+    ms, md, ess, edd = f.chunk(4, dim=1)
+    ms2, md2 = ms * ms, md * md
+    c1, c2 = (0.01 * PEAK) ** 2, (0.03 * PEAK) ** 2
+    num = (0.5 * (ms2 - md2) + c1) * (0.5 * (ess - edd - ms2 + md2) + c2)
+    den = (0.5 * (ms2 + md2) + c1) * (0.5 * (ess + edd - ms2 - md2) + c2)
+    return (num / den).reshape(n, -1).mean(1)
 
 
 def _grad_sum(x: torch.Tensor) -> torch.Tensor:
@@ -123,20 +129,22 @@ def _grad_sum(x: torch.Tensor) -> torch.Tensor:
     return dx + dy
 
 
+def _grad_err(pred_px: torch.Tensor, target_px: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference of gradient magnitudes per frame (``[N, C, H, W]`` -> ``[N]``)."""
+    return (_grad_sum(target_px.float()) - _grad_sum(pred_px.float())).abs().flatten(1).mean(1)
+
+
 def sharp_diff_frames(pred_px: torch.Tensor, target_px: torch.Tensor) -> torch.Tensor:
-    """Mathieu et al. sharpness difference per frame (pixels ``[N, C, H, W]``) -> ``[N]``."""
-    diff = (_grad_sum(target_px.double()) - _grad_sum(pred_px.double())).abs()
-    mean = diff.flatten(1).mean(dim=1)
-    val = 10.0 * torch.log10(PEAK**2 / mean)  # mean == 0 -> +inf -> capped
-    return _cap(val).float()
+    """Mathieu et al. sharpness difference per frame (pixels ``[N, C, H, W]``) -> ``[N]`` (capped)."""
+    return db(PEAK**2 / _grad_err(pred_px, target_px).double()).float()
 
 
-def moving_mask(
-    target: torch.Tensor, last_input: torch.Tensor, moving_threshold: float = MOVING_THRESHOLD
-) -> torch.Tensor:
-    """Boolean mask ``[B, T, 1, H, W]`` of pixels where the true frames change.
+def moving_mask(target: torch.Tensor, last_input: torch.Tensor,
+                moving_threshold: float = MOVING_THRESHOLD) -> torch.Tensor:
+    """Difference rule: ``[B, T, 1, H, W]``, True where the true frames change by > threshold grey levels.
 
-    ``target`` is ``[B, T, C, H, W]`` and ``last_input`` ``[B, C, H, W]`` in [-1, 1].
+    ``target`` is ``[B, T, C, H, W]`` and ``last_input`` ``[B, C, H, W]`` in [-1, 1]; step 1 compares
+    with the last input frame, step k with true frame k-1, in any channel.
     """
     tp = to_pixels(target)
     prev = torch.cat([to_pixels(last_input).unsqueeze(1), tp[:, :-1]], dim=1)
@@ -149,109 +157,112 @@ def copy_last_prediction(last_input: torch.Tensor, steps: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def per_step_metrics(
-    pred: torch.Tensor,
-    target: torch.Tensor,
-    last_input: torch.Tensor,
-    moving_threshold: float = MOVING_THRESHOLD,
-) -> dict[str, torch.Tensor]:
-    """All metrics per clip and per horizon step.
+def per_step_metrics(pred: torch.Tensor, target: torch.Tensor, last_input: torch.Tensor,
+                     moving_threshold: float = MOVING_THRESHOLD, *, mask: torch.Tensor | None = None,
+                     keep: torch.Tensor | None = None, ssim_luma: bool = False) -> dict[str, torch.Tensor]:
+    """Per-frame statistics of one batch: ``dict name -> float32 CPU [B, T]`` for :data:`STAT_NAMES`.
 
-    Args:
-        pred, target: ``[B, T, C, H, W]`` in [-1, 1] (any device).
-        last_input: ``[B, C, H, W]`` in [-1, 1], the last context frame (used for
-            the moving-pixel mask of step 1).
-        moving_threshold: pixel-unit (0..255) threshold of the moving mask.
-
-    Returns:
-        ``dict name -> float32 CPU tensor [B, T]`` for every name in ``METRIC_NAMES``.
-        Moving metrics are NaN for steps without moving pixels.
+    ``mask`` (``[B, T, 1, H, W]`` bool) defaults to :func:`moving_mask` with ``moving_threshold``;
+    ``keep`` (``[B, T]`` bool) leaves frames out of the moving-area statistics (default: keep all).
     """
     if pred.shape != target.shape or pred.dim() != 5:
         raise ValueError(f"pred/target must both be [B,T,C,H,W], got {tuple(pred.shape)} / {tuple(target.shape)}")
     if last_input.shape != (target.shape[0], *target.shape[2:]):
         raise ValueError(f"last_input must be [B,C,H,W] matching target, got {tuple(last_input.shape)}")
     b, t = target.shape[:2]
-    pred_px = to_pixels(pred.detach()).float()
-    target_px = to_pixels(target.detach()).float()
-
-    flat_p = rearrange(pred_px, "b t c h w -> (b t) c h w")
-    flat_t = rearrange(target_px, "b t c h w -> (b t) c h w")
-
-    def unflat(v: torch.Tensor) -> torch.Tensor:
-        return rearrange(v, "(b t) -> b t", b=b, t=t).float().cpu()
-
-    out: dict[str, torch.Tensor] = {}
-    out["psnr"] = unflat(psnr_frames(flat_p, flat_t))
-    out["ssim"] = unflat(ssim_frames(flat_p, flat_t))
-    err = (pred_px.double() - target_px.double()) / PEAK  # [0,1]-scaled error
-    out["mse"] = err.pow(2).flatten(2).mean(dim=2).float().cpu()
-    out["mae"] = err.abs().flatten(2).mean(dim=2).float().cpu()
-    out["sharp_diff"] = unflat(sharp_diff_frames(flat_p, flat_t))
-
-    mask = moving_mask(target.detach(), last_input.detach(), moving_threshold)  # [B,T,1,H,W]
-    mask = mask.expand_as(err)
-    count = mask.flatten(2).sum(dim=2).double()  # elements (pixels * channels)
-    sq = (err.pow(2) * mask).flatten(2).sum(dim=2)
-    ab = (err.abs() * mask).flatten(2).sum(dim=2)
-    nan = torch.full_like(count, float("nan"))
-    has = count > 0
-    mse_m = torch.where(has, sq / count.clamp(min=1), nan)
-    mae_m = torch.where(has, ab / count.clamp(min=1), nan)
-    # mse_m is on [0,1] scale, so PSNR = 10*log10(1/mse); mse 0 -> inf -> capped, NaN stays NaN
-    psnr_m = _cap(10.0 * torch.log10(1.0 / mse_m))
-    out["mse_moving"] = mse_m.float().cpu()
-    out["mae_moving"] = mae_m.float().cpu()
-    out["psnr_moving"] = psnr_m.float().cpu()
-    return {k: out[k] for k in METRIC_NAMES}
+    p, y = to_pixels(pred.detach()).float(), to_pixels(target.detach()).float()
+    fp, fy = p.flatten(0, 1), y.flatten(0, 1)
+    err = (p - y) / PEAK  # [0,1]-scaled error
+    sq, ab = err.pow(2), err.abs()
+    out: dict[str, torch.Tensor] = {"mse": sq.flatten(2).mean(2), "mae": ab.flatten(2).mean(2),
+                                    "ssim": ssim_frames(fp, fy, ssim_luma).view(b, t),
+                                    "grad_err": _grad_err(fp, fy).view(b, t)}
+    out["psnr_frame"] = db(1.0 / out["mse"].double()).float()
+    out["sharp_diff_frame"] = db(PEAK**2 / out["grad_err"].double()).float()
+    if mask is None:
+        mask = moving_mask(target.detach(), last_input.detach(), moving_threshold)
+    m = mask.to(err.device, torch.float32)
+    if keep is not None:
+        m = m * keep.to(err.device, torch.float32).view(b, t, 1, 1, 1)
+    c = err.shape[2]
+    out["n_moving"] = m.flatten(2).sum(2) * c
+    out["sq_moving"] = (sq * m).flatten(2).sum(2)
+    out["abs_moving"] = (ab * m).flatten(2).sum(2)
+    mse_m = torch.where(out["n_moving"] > 0, out["sq_moving"] / out["n_moving"].clamp(min=1),
+                        torch.full_like(out["n_moving"], float("nan")))
+    out["psnr_moving_frame"] = db(1.0 / mse_m.double()).float()
+    return {k: out[k].float().cpu() for k in STAT_NAMES}
 
 
 class MetricAccumulator:
-    """Accumulates per-step sums and counts over batches, skipping NaN values.
+    """Sums per-frame statistics over batches (NaN skipped) and derives the metrics per step.
 
-    ``update(per_step_metrics(...))`` for every batch, then ``per_step()`` gives
-    ``dict name -> list[float]`` (one value per horizon step, NaN when a step had
-    no valid value) and ``means()`` gives ``dict name -> float`` (mean over steps
-    of the per-step means, NaN steps skipped).
+    ``update(per_step_metrics(...))`` for every batch; ``per_step()`` gives ``dict name -> list[float]``
+    for :data:`METRIC_NAMES` (one value per step, NaN when undefined); ``means()`` the mean over steps.
     """
 
     def __init__(self) -> None:
         self._sums: dict[str, torch.Tensor] = {}
         self._counts: dict[str, torch.Tensor] = {}
 
-    def update(self, metrics: Mapping[str, torch.Tensor]) -> None:
-        for name, val in metrics.items():
+    def update(self, stats: Mapping[str, torch.Tensor]) -> None:
+        for name, val in stats.items():
             v = val.detach().double().cpu()
-            if v.dim() == 1:
-                v = v.unsqueeze(0)
+            v = v.unsqueeze(0) if v.dim() == 1 else v
             valid = ~torch.isnan(v)
-            s = torch.where(valid, v, torch.zeros_like(v)).sum(dim=0)
-            c = valid.sum(dim=0).double()
-            if name in self._sums:
-                if self._sums[name].shape != s.shape:
-                    raise ValueError(f"metric {name!r}: horizon changed from {self._sums[name].numel()} to {s.numel()}")
-                self._sums[name] += s
-                self._counts[name] += c
-            else:
-                self._sums[name] = s
-                self._counts[name] = c
+            s, c = torch.where(valid, v, torch.zeros_like(v)).sum(0), valid.sum(0).double()
+            if name in self._sums and self._sums[name].shape != s.shape:
+                raise ValueError(f"metric {name!r}: horizon changed from {self._sums[name].numel()} to {s.numel()}")
+            self._sums[name] = self._sums[name] + s if name in self._sums else s
+            self._counts[name] = self._counts[name] + c if name in self._counts else c
+
+    def merge(self, other: "MetricAccumulator") -> None:
+        """Add another accumulator's sums (e.g. cached baseline statistics)."""
+        for name, s in other._sums.items():
+            self._sums[name] = self._sums[name] + s if name in self._sums else s.clone()
+            self._counts[name] = self._counts[name] + other._counts[name] if name in self._counts \
+                else other._counts[name].clone()
 
     @property
     def names(self) -> list[str]:
         return list(self._sums)
 
+    def _mean(self, name: str) -> torch.Tensor:
+        c = self._counts[name]
+        return torch.where(c > 0, self._sums[name] / c.clamp(min=1), torch.full_like(c, float("nan")))
+
     def per_step(self) -> dict[str, list[float]]:
-        res: dict[str, list[float]] = {}
-        for name, s in self._sums.items():
-            c = self._counts[name]
-            res[name] = [float(si / ci) if ci > 0 else float("nan") for si, ci in zip(s.tolist(), c.tolist())]
-        return res
+        if not self._sums:
+            return {}
+        if not set(STAT_NAMES) <= set(self._sums):  # plain per-frame values: means only
+            return {n: self._mean(n).tolist() for n in self._sums}
+        res = {n: self._mean(n) for n in _MEANS}
+        res["psnr"] = db(1.0 / self._mean("mse"))
+        res["sharp_diff"] = db(PEAK**2 / self._mean("grad_err"))
+        n = self._sums["n_moving"]
+        nan = torch.full_like(n, float("nan"))
+        res["mse_moving"] = torch.where(n > 0, self._sums["sq_moving"] / n.clamp(min=1), nan)
+        res["mae_moving"] = torch.where(n > 0, self._sums["abs_moving"] / n.clamp(min=1), nan)
+        res["psnr_moving"] = db(1.0 / res["mse_moving"])
+        return {k: [float(v) for v in res[k].tolist()] for k in METRIC_NAMES}
 
     def means(self) -> dict[str, float]:
         return {name: _nanmean(vals) for name, vals in self.per_step().items()}
 
     def counts(self) -> dict[str, list[int]]:
         return {name: [int(c) for c in cs.tolist()] for name, cs in self._counts.items()}
+
+    def state(self) -> dict[str, list[list[float]]]:
+        """Plain data (for caches): ``{name: [sums, counts]}``."""
+        return {n: [self._sums[n].tolist(), self._counts[n].tolist()] for n in self._sums}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Sequence[Sequence[float]]]) -> "MetricAccumulator":
+        acc = cls()
+        for n, (s, c) in state.items():
+            acc._sums[n] = torch.tensor(s, dtype=torch.float64)
+            acc._counts[n] = torch.tensor(c, dtype=torch.float64)
+        return acc
 
 
 def _nanmean(values: Iterable[float]) -> float:
@@ -266,58 +277,50 @@ def _round(v: float | None, ndigits: int = 4) -> float | None:
     return round(float(v), ndigits)
 
 
-def flat_metrics(
-    model_steps: Mapping[str, Sequence[float]], copy_steps: Mapping[str, Sequence[float]]
-) -> dict[str, float | None]:
-    """Flat DVC metric dict from per-step lists of the model and of copy-last.
+def gain_infix(baseline: str, primary: bool) -> str:
+    """``_gain`` for the primary baseline (``psnr_gain_t1``), ``_gain_<name>`` for the others."""
+    return "_gain" if primary else f"_gain_{baseline}"
 
-    Keys, for every metric name ``m`` present in ``model_steps`` and steps k=1..T:
-    ``m_t{k}``, ``m_mean``, ``copy_last_m_t{k}``, ``copy_last_m_mean``,
-    ``m_gain_t{k}``, ``m_gain_mean`` (gain = model - copy_last). Values are
-    rounded to 4 decimals; an undefined value (NaN, e.g. a moving metric with
-    no moving pixel) is reported as ``None``.
+
+def flat_metrics(model_steps: Mapping[str, Sequence[float]],
+                 baselines: Mapping[str, Mapping[str, Sequence[float]]]) -> dict[str, float | None]:
+    """Flat DVC metric dict from per-step lists of the model and of each baseline.
+
+    For every metric ``m`` and step ``k``: ``m_t{k}``, ``m_mean``; for each baseline ``b``:
+    ``b_m_t{k}``, ``b_m_mean`` and the gain ``model - b`` as ``m_gain_t{k}`` / ``m_gain_mean`` for the
+    FIRST baseline and ``m_gain_<b>_t{k}`` / ``m_gain_<b>_mean`` for the others. Values rounded to
+    4 decimals; undefined (NaN) -> None.
     """
     flat: dict[str, float | None] = {}
     for name, mvals in model_steps.items():
-        if name not in copy_steps:
-            raise KeyError(f"metric {name!r} missing from copy_steps")
-        cvals = list(copy_steps[name])
         mvals = list(mvals)
-        if len(cvals) != len(mvals):
-            raise ValueError(f"metric {name!r}: model has {len(mvals)} steps, copy_last {len(cvals)}")
-        gains = [m - c for m, c in zip(mvals, cvals)]
         for k, v in enumerate(mvals, 1):
             flat[f"{name}_t{k}"] = _round(v)
         flat[f"{name}_mean"] = _round(_nanmean(mvals))
-        for k, v in enumerate(cvals, 1):
-            flat[f"copy_last_{name}_t{k}"] = _round(v)
-        flat[f"copy_last_{name}_mean"] = _round(_nanmean(cvals))
-        for k, v in enumerate(gains, 1):
-            flat[f"{name}_gain_t{k}"] = _round(v)
-        # mean gain = mean(model) - mean(copy) (over steps where each is defined)
-        mm, cm = _nanmean(mvals), _nanmean(cvals)
-        flat[f"{name}_gain_mean"] = _round(mm - cm)
+    for i, (base, steps) in enumerate(baselines.items()):
+        infix = gain_infix(base, i == 0)
+        for name, mvals in model_steps.items():
+            if name not in steps:
+                raise KeyError(f"metric {name!r} missing from baseline {base!r}")
+            bvals, mvals = list(steps[name]), list(mvals)
+            if len(bvals) != len(mvals):
+                raise ValueError(f"metric {name!r}: model has {len(mvals)} steps, {base} {len(bvals)}")
+            for k, v in enumerate(bvals, 1):
+                flat[f"{base}_{name}_t{k}"] = _round(v)
+            flat[f"{base}_{name}_mean"] = _round(_nanmean(bvals))
+            for k, (m, c) in enumerate(zip(mvals, bvals), 1):
+                flat[f"{name}{infix}_t{k}"] = _round(m - c)
+            flat[f"{name}{infix}_mean"] = _round(_nanmean(mvals) - _nanmean(bvals))
     return flat
 
 
-def per_step_rows(
-    model_steps: Mapping[str, Sequence[float]],
-    copy_steps: Mapping[str, Sequence[float]],
-    model_name: str | None = None,
-) -> list[dict]:
+def per_step_rows(model_steps: Mapping[str, Sequence[float]],
+                  baselines: Mapping[str, Mapping[str, Sequence[float]]],
+                  model_name: str | None = None) -> list[dict]:
     """Wide rows for a DVC plots CSV, one per horizon step (``step`` is 1-based).
 
-    Each row: ``{"step": k, ["model": model_name,] m: ..., "copy_last_m": ...,
-    "m_gain": ...}`` for every metric ``m``. Plot model vs copy-last on one chart
-    with a top-level ``dvc.yaml`` plot, e.g.::
-
-        plots:
-          - psnr_vs_step:
-              x: step
-              y:
-                metrics/per_step.csv: [psnr, copy_last_psnr]
-
-    Undefined values are written as empty cells.
+    Each row: ``step``, [``model``,] ``m``, then per baseline ``b``: ``b_m`` and ``m_gain`` (first
+    baseline) / ``m_gain_<b>`` (others). Undefined values are written as empty cells.
     """
     names = list(model_steps)
     n = len(next(iter(model_steps.values()))) if names else 0
@@ -327,11 +330,10 @@ def per_step_rows(
         if model_name is not None:
             row["model"] = model_name
         for name in names:
-            m = model_steps[name][i]
-            c = copy_steps[name][i]
-            row[name] = _round(m)
-            row[f"copy_last_{name}"] = _round(c)
-            row[f"{name}_gain"] = _round(m - c)
+            row[name] = _round(model_steps[name][i])
+            for j, (base, steps) in enumerate(baselines.items()):
+                row[f"{base}_{name}"] = _round(steps[name][i])
+                row[f"{name}{gain_infix(base, j == 0)}"] = _round(model_steps[name][i] - steps[name][i])
         rows.append(row)
     return rows
 

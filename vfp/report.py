@@ -28,19 +28,22 @@ from urllib.parse import quote
 
 from matplotlib.figure import Figure
 
-from vfp.metrics import flat_metrics
+from vfp.baselines import LABELS, NAMES
+from vfp.metrics import flat_metrics, gain_infix
 from vfp.fileio import atomic_copy, atomic_open, atomic_write_text
 
 __all__ = ["write_report", "TABLE_METRICS"]
 
 # (metric key, label shown in the report)
 TABLE_METRICS: tuple[tuple[str, str], ...] = (
-    ("psnr", "PSNR (dB)"),
+    ("psnr", "PSNR of pooled MSE (dB)"),
+    ("psnr_frame", "PSNR, mean per frame (dB)"),
     ("ssim", "SSIM"),
     ("mse", "MSE ([0,1] pixels)"),
     ("mae", "MAE ([0,1] pixels)"),
     ("sharp_diff", "Sharpness diff. (dB)"),
     ("psnr_moving", "PSNR moving pixels (dB)"),
+    ("psnr_moving_frame", "PSNR moving pixels, mean per frame (dB)"),
 )
 
 _CSS = """
@@ -91,12 +94,14 @@ def _save_fig(fig: Figure, path: Path) -> None:
         fig.savefig(handle, format="png", dpi=100, metadata={"Software": None})
 
 
-def _plot_metric(name: str, label: str, model: Sequence[float], copy: Sequence[float], model_name: str, path: Path) -> None:
-    steps = list(range(1, len(model) + 1))
+def _plot_metric(label: str, series: Mapping[str, Sequence[float]], path: Path) -> None:
+    """One line per series (model first, then the baselines) against the horizon step."""
     fig = Figure(figsize=(5.6, 3.6))
     ax = fig.add_subplot(1, 1, 1)
-    ax.plot(steps, [float("nan") if v is None else v for v in model], "o-", label=model_name)
-    ax.plot(steps, [float("nan") if v is None else v for v in copy], "s--", label="copy-last")
+    steps: list[int] = []
+    for i, (name, values) in enumerate(series.items()):
+        steps = list(range(1, len(values) + 1))
+        ax.plot(steps, [float("nan") if v is None else v for v in values], "o-" if i == 0 else "s--", label=name)
     ax.set_xlabel("horizon step")
     ax.set_ylabel(label)
     ax.set_title(f"{label} vs horizon step")
@@ -180,6 +185,87 @@ def _stem(path: Path) -> str:
     return name
 
 
+def _gain_cell(key: str, g: float | None) -> str:
+    gcls = ""
+    if g is not None and not (isinstance(g, float) and math.isnan(g)) and g != 0:
+        better = (g < 0) if key.startswith(("mse", "mae")) else (g > 0)
+        gcls = ' class="pos"' if better else ' class="neg"'
+    return f"<td{gcls}>{_fmt(g)}</td>"
+
+
+def _metrics_table(values: Mapping[str, float | None], model: str, bases: Sequence[str], horizon: int) -> list[str]:
+    """The metrics table: one column for the model and each baseline, then the gain over each baseline."""
+    head = "".join(f"<th>{_e(LABELS.get(b, b))}</th>" for b in bases)
+    gains = "".join(f"<th>gain vs {_e(LABELS.get(b, b))}</th>" for b in bases)
+    out = ['<table id="metrics-table"><thead><tr><th>Metric</th><th>Step</th>'
+           f"<th>{_e(model)}</th>{head}{gains}</tr></thead><tbody>"]
+    shown = [(k, lab) for k, lab in TABLE_METRICS if any(key.startswith(f"{k}_t") for key in values)]
+    for key, label in shown:
+        rows = [(str(k), f"_t{k}", "") for k in range(1, horizon + 1)] + [("mean", "_mean", ' class="mean"')]
+        for step_label, suffix, cls in rows:
+            cells = "".join(f"<td>{_fmt(values.get(f'{b}_{key}{suffix}'))}</td>" for b in bases)
+            cells += "".join(_gain_cell(key, values.get(f"{key}{gain_infix(b, i == 0)}{suffix}"))
+                             for i, b in enumerate(bases))
+            out.append(f'<tr{cls}><td class="name">{_e(label)}</td><td>{_e(step_label)}</td>'
+                       f"<td>{_fmt(values.get(f'{key}{suffix}'))}</td>{cells}</tr>")
+    out.append("</tbody></table>")
+    out.append('<p class="note">PSNR is the PSNR of the MSE pooled over all test frames (a frozen frame that a '
+               "baseline reproduces exactly cannot dominate it); the per-frame mean (capped at 100 dB) is listed "
+               "separately. MSE/MAE are on pixels scaled to [0,1]; moving-pixel metrics use only the moving area "
+               "(n/a when nothing moved).</p>")
+    return out
+
+
+def _plots(out_dir: Path, model: str, steps: Mapping[str, Mapping[str, Sequence[float]]], bases: Sequence[str]) -> list[str]:
+    imgs: list[str] = []
+    for key, label in (("psnr", "PSNR (dB)"), ("ssim", "SSIM")):
+        if key in steps.get("model", {}) and all(key in steps[b] for b in bases):
+            fname = f"{key}_vs_step.png"
+            series = {model: steps["model"][key], **{LABELS.get(b, b): steps[b][key] for b in bases}}
+            _plot_metric(label, series, out_dir / fname)
+            imgs.append(f'<img src="{_src(fname)}" alt="{_e(label)} vs horizon step">')
+    if imgs:
+        return ['<div class="plots">' + "".join(imgs) + "</div>"]
+    return ['<p class="note">No per-step PSNR/SSIM available.</p>']
+
+
+def _losses(out_dir: Path, loss_history: Sequence[Mapping] | None) -> list[str]:
+    if not loss_history:
+        return ['<p class="note">No training loss history available (e.g. a baseline without training).</p>']
+    names = _plot_losses(loss_history, out_dir / "loss.png")
+    if names:
+        return [f'<div class="plots"><img src="loss.png" alt="training losses: {_e(", ".join(names))}"></div>']
+    return ['<p class="note">The loss history has no numeric loss column.</p>']
+
+
+def _gallery(out_dir: Path, gif_pairs: Sequence[tuple]) -> list[str]:
+    if not gif_pairs:
+        return ['<p class="note">No GIFs were written.</p>']
+    used: dict[str, Path] = {}
+    out = ['<div class="gallery">']
+    for expected, generated in gif_pairs:
+        e_rel = _place_gif(Path(expected), out_dir, used)
+        g_rel = _place_gif(Path(generated), out_dir, used)
+        stem = _stem(Path(expected))
+        out.append(f'<figure><img src="{_src(e_rel)}" alt="{_e(stem)} expected">'
+                   f'<img src="{_src(g_rel)}" alt="{_e(stem)} generated">'
+                   f"<figcaption>{_e(stem)}: expected (left) / generated (right)</figcaption></figure>")
+    out.append("</div>")
+    return out
+
+
+def _flat_table(values: Mapping[str, object]) -> list[str]:
+    if not values:
+        return []
+    out = ["<h2>All metrics</h2>", '<details><summary>Flat metric keys</summary><table id="flat-table"><tbody>']
+    for k in sorted(values):
+        v = values[k]
+        shown = _fmt(v) if v is None or _is_num(v) or isinstance(v, float) else _e(v)
+        out.append(f'<tr><td class="name">{_e(k)}</td><td>{shown}</td></tr>')
+    out.append("</tbody></table></details>")
+    return out
+
+
 def write_report(
     out_dir: str | os.PathLike,
     *,
@@ -195,11 +281,10 @@ def write_report(
 
     Args:
         model: model name (shown in the title, table and plot legends).
-        flat: flat metrics from :func:`vfp.metrics.flat_metrics` (may hold extra
-            keys, all listed at the bottom); missing table values are computed
-            from ``steps``.
-        steps: ``{"model": {metric: [per-step]}, "copy_last": {metric: [per-step]}}``
-            (``"copy"`` is accepted for ``"copy_last"``).
+        flat: flat metrics from :func:`vfp.metrics.flat_metrics` (may hold extra keys, all listed at
+            the bottom); missing table values are computed from ``steps``.
+        steps: ``{"model": {metric: [per-step]}, <baseline>: {metric: [per-step]}, ...}`` for the
+            baselines of :data:`vfp.baselines.NAMES` present (copy-last, flow): one column each.
         loss_history: rows ``{"epoch": .., "iteration": .., "<loss>": value}`` or None.
         gif_pairs: ``(expected_gif, generated_gif)`` paths; GIFs outside ``out_dir``
             are copied into ``out_dir/gifs/``.
@@ -208,99 +293,27 @@ def write_report(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model_steps = dict(steps.get("model", {}))
-    copy_steps = dict(steps.get("copy_last", steps.get("copy", {})))
-    common = {k: v for k, v in model_steps.items() if k in copy_steps}
-    values: dict[str, float | None] = dict(flat_metrics(common, copy_steps)) if common else {}
-    if flat:
-        values.update(flat)
+    bases = [b for b in NAMES if b in steps]
+    common = {k: v for k, v in model_steps.items() if all(k in steps[b] for b in bases)}
+    values: dict[str, float | None] = dict(flat_metrics(common, {b: steps[b] for b in bases})) if common and bases else {}
+    values.update(flat or {})
     horizon = max((len(v) for v in model_steps.values()), default=0)
-
-    parts: list[str] = []
-    add = parts.append
-    add("<!DOCTYPE html>")
-    add('<html lang="en"><head><meta charset="utf-8">')
-    add(f"<title>{_e(title)} - {_e(model)}</title>")
-    add(f"<style>{_CSS}</style>")
-    add(f"<script>{_SCRIPT}</script>")
-    add("</head><body>")
-    add(f"<h1>{_e(title)}</h1>")
-    add(f'<p>Model: <strong id="model-name">{_e(model)}</strong>. Baseline: copy-last (the last context frame repeated). '
-        f"Gain = model &minus; copy-last (for MSE/MAE lower is better, so a negative gain is an improvement).</p>")
+    labels = ", ".join(f"{LABELS.get(b, b)}" for b in bases)
+    size = f" Frames evaluated at {values['eval_height']}x{values['eval_width']}." if "eval_height" in values else ""
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             f"<title>{_e(title)} - {_e(model)}</title>", f"<style>{_CSS}</style>", f"<script>{_SCRIPT}</script>",
+             "</head><body>", f"<h1>{_e(title)}</h1>",
+             f'<p>Model: <strong id="model-name">{_e(model)}</strong>. Baselines: {_e(labels)} (copy-last repeats '
+             "the last context frame; flow warps it forward by the optical flow between the last two context "
+             "frames). Gain = model &minus; baseline (for MSE/MAE lower is better, so a negative gain is an "
+             f"improvement).{_e(size)}</p>"]
     if generated_at is not None:
-        add(f"<p class=\"note\">Generated at {_e(generated_at)}.</p>")
-
-    # ---- metrics table
-    add("<h2>Metrics per horizon step</h2>")
-    add('<table id="metrics-table"><thead><tr><th>Metric</th><th>Step</th>'
-        f"<th>{_e(model)}</th><th>copy-last</th><th>gain</th></tr></thead><tbody>")
-    shown = [(k, lab) for k, lab in TABLE_METRICS if any(key.startswith(f"{k}_t") for key in values)]
-    for key, label in shown:
-        rows = [(str(k), f"_t{k}", "") for k in range(1, horizon + 1)] + [("mean", "_mean", ' class="mean"')]
-        for step_label, suffix, cls in rows:
-            m = values.get(f"{key}{suffix}")
-            c = values.get(f"copy_last_{key}{suffix}")
-            g = values.get(f"{key}_gain{suffix}")
-            lower_better = key.startswith(("mse", "mae"))
-            gcls = ""
-            if g is not None and not (isinstance(g, float) and math.isnan(g)) and g != 0:
-                better = (g < 0) if lower_better else (g > 0)
-                gcls = ' class="pos"' if better else ' class="neg"'
-            add(f'<tr{cls}><td class="name">{_e(label)}</td><td>{_e(step_label)}</td>'
-                f"<td>{_fmt(m)}</td><td>{_fmt(c)}</td><td{gcls}>{_fmt(g)}</td></tr>")
-    add("</tbody></table>")
-    add('<p class="note">PSNR and sharpness difference are capped at 100 dB; MSE/MAE are on pixels scaled to [0,1]; '
-        "moving-pixel metrics use only pixels where consecutive true frames differ (n/a when none moved).</p>")
-
-    # ---- per-horizon plots
-    add("<h2>Per-horizon plots</h2>")
-    plot_imgs: list[str] = []
-    for key, label in (("psnr", "PSNR (dB)"), ("ssim", "SSIM")):
-        if key in model_steps and key in copy_steps:
-            fname = f"{key}_vs_step.png"
-            _plot_metric(key, label, model_steps[key], copy_steps[key], model, out_dir / fname)
-            plot_imgs.append(f'<img src="{_src(fname)}" alt="{_e(label)} vs horizon step">')
-    if plot_imgs:
-        add('<div class="plots">' + "".join(plot_imgs) + "</div>")
-    else:
-        add('<p class="note">No per-step PSNR/SSIM available.</p>')
-
-    # ---- losses
-    add("<h2>Training losses</h2>")
-    if loss_history:
-        names = _plot_losses(loss_history, out_dir / "loss.png")
-        if names:
-            add(f'<div class="plots"><img src="loss.png" alt="training losses: {_e(", ".join(names))}"></div>')
-        else:
-            add('<p class="note">The loss history has no numeric loss column.</p>')
-    else:
-        add('<p class="note">No training loss history available (e.g. a baseline without training).</p>')
-
-    # ---- gallery
-    add("<h2>Expected vs generated</h2>")
-    if gif_pairs:
-        used: dict[str, Path] = {}
-        add('<div class="gallery">')
-        for expected, generated in gif_pairs:
-            e_rel = _place_gif(Path(expected), out_dir, used)
-            g_rel = _place_gif(Path(generated), out_dir, used)
-            stem = _stem(Path(expected))
-            add(f'<figure><img src="{_src(e_rel)}" alt="{_e(stem)} expected">'
-                f'<img src="{_src(g_rel)}" alt="{_e(stem)} generated">'
-                f"<figcaption>{_e(stem)}: expected (left) / generated (right)</figcaption></figure>")
-        add("</div>")
-    else:
-        add('<p class="note">No GIFs were written.</p>')
-
-    # ---- all flat metrics
-    if values:
-        add("<h2>All metrics</h2>")
-        add('<details><summary>Flat metric keys</summary><table id="flat-table"><tbody>')
-        for k in sorted(values):
-            v = values[k]
-            add(f'<tr><td class="name">{_e(k)}</td><td>{_fmt(v) if v is None or _is_num(v) or isinstance(v, float) else _e(v)}</td></tr>')
-        add("</tbody></table></details>")
-    add("</body></html>")
-
+        parts.append(f"<p class=\"note\">Generated at {_e(generated_at)}.</p>")
+    parts += ["<h2>Metrics per horizon step</h2>", *_metrics_table(values, model, bases, horizon)]
+    parts += ["<h2>Per-horizon plots</h2>", *_plots(out_dir, model, steps, bases)]
+    parts += ["<h2>Training losses</h2>", *_losses(out_dir, loss_history)]
+    parts += ["<h2>Expected vs generated</h2>", *_gallery(out_dir, gif_pairs)]
+    parts += [*_flat_table(values), "</body></html>"]
     path = out_dir / "index.html"
     atomic_write_text(path, "\n".join(parts) + "\n")
     return path
