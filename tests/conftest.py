@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -42,6 +43,27 @@ def _decoder_setting():
         os.environ.pop("VFP_DECODER", None)
     else:
         os.environ["VFP_DECODER"] = before
+
+
+def in_ci() -> bool:
+    """True when the ``CI`` environment variable is set (``.ci/run`` sets it; so do most CI services)."""
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+@pytest.fixture(scope="session")
+def need_tool():
+    """``need_tool(program, package=...)`` -> the program's path; if it is missing the test is skipped,
+    or fails under CI (a CI run must not pass by skipping what it is there to check)."""
+    def need(program: str, *, package: str) -> str:
+        path = shutil.which(program)
+        if path:
+            return path
+        message = f"{program} not installed (Debian/Ubuntu: apt-get install -y {package})"
+        if in_ci():
+            pytest.fail(f"CI needs {message}", pytrace=False)
+        pytest.skip(message)
+
+    return need
 
 
 @pytest.fixture(scope="session")

@@ -124,11 +124,11 @@ def _chromium():
 CHROMIUM = _chromium()
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (Debian: apt-get install -y chromium)")
-def test_report_renders_in_headless_chromium(tmp_path):
+def test_report_renders_in_headless_chromium(tmp_path, need_tool):
+    chromium = CHROMIUM or need_tool("chromium", package="chromium")  # skipped locally, fails under CI
     index, out_dir, _ = _build(tmp_path)
     profile = tmp_path / "profile"
-    base = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    base = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
             "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--virtual-time-budget=5000"]
     url = index.resolve().as_uri()
