@@ -97,6 +97,8 @@ def own_copy(sample_root, sample_motion, tmp_path):
     """A private copy of the sample (hard links) plus its motion.json, to edit split lists in."""
     root = tmp_path / "raw"
     shutil.copytree(sample_root, root, copy_function=os.link)
+    shutil.rmtree(root / "splits")  # real copies: editing a hard-linked list would edit the shared sample's
+    shutil.copytree(sample_root / "splits", root / "splits")
     return root, sample_motion[0]
 
 
@@ -137,3 +139,87 @@ def test_missing_split_list_is_a_clear_error(own_copy, tmp_path):
 def test_read_split_missing_file(tmp_path):
     with pytest.raises(VfpError, match="run the split stage"):
         read_split(tmp_path, "train")
+
+
+# ---------------------------------------------------------------- temporal split (a few long videos)
+
+from vfp.data.clips import ClipDataset, VideoSegment, clip_indices  # noqa: E402
+from vfp.data.splits import temporal_segments  # noqa: E402
+
+
+@pytest.mark.parametrize("n, gap", [(280, 15), (103, 15), (72, 15), (500, 31), (60, 9)])
+def test_temporal_segments_disjoint_ordered_with_gap(n, gap):
+    seg = temporal_segments(n, (0.7, 0.1, 0.2), gap, min_len=gap)
+    assert "train" in seg and "test" in seg
+    ordered = [seg[k] for k in ("train", "val", "test") if k in seg]
+    assert ordered[0][0] == 0 and ordered[-1][1] == n
+    for (a0, a1), (b0, b1) in zip(ordered, ordered[1:]):
+        assert b0 - a1 >= gap  # the gap between consecutive segments
+    for a0, a1 in ordered:
+        assert a1 - a0 >= gap  # every segment holds at least one clip span
+
+
+def test_temporal_segments_fractions_and_short_videos():
+    seg = temporal_segments(1030, (0.7, 0.1, 0.2), 15, min_len=15)
+    assert seg == {"train": (0, 700), "val": (715, 815), "test": (830, 1030)}
+    assert "val" not in temporal_segments(72, (0.7, 0.1, 0.2), 15, min_len=15)  # too short for 3 segments
+    assert temporal_segments(40, (0.7, 0.1, 0.2), 15, min_len=15) == {"train": (0, 40)}
+
+
+def _motion_json(path: Path, videos: dict[str, int], kept: list[str]) -> Path:
+    path.write_text(json.dumps({"kept": kept, "videos": {r: {"n_frames": n} for r, n in videos.items()}}))
+    return path
+
+
+def test_temporal_split_lists_share_no_frame(tmp_path):
+    videos = {"a/a.mp4": 280, "b/b.avi": 103, "c/c.mp4": 72}
+    motion = _motion_json(tmp_path / "motion.json", videos, ["a", "b", "c"])
+    summary = make_splits(tmp_path / "raw", motion, tmp_path / "split", official=1, val_fraction=0.2, seed=0,
+                          mode="auto", gap=15)  # no official lists needed: every class has 1 group
+    assert summary["temporal_classes"] == ["a", "b", "c"] and summary["gap"] == 15
+    assert summary["counts"] == {"train": 3, "val": 2, "test": 3}
+    used: dict[str, dict[str, set[int]]] = {}
+    for name in ("train", "val", "test"):
+        for e in read_split(tmp_path / "split", name):
+            assert isinstance(e, VideoSegment) and e.n_frames == videos[f"{e.path.parent.name}/{e.path.name}"]
+            used.setdefault(e.path.name, {})[name] = set(range(e.start, e.stop))
+    for video, parts in used.items():
+        names = sorted(parts)
+        for i, x in enumerate(names):
+            for y in names[i + 1:]:
+                assert not parts[x] & parts[y], (video, x, y)
+                assert min(abs(p - q) for p in parts[x] for q in parts[y]) > 15  # gap respected
+    # the test segment is the end of every video (the future of its training part)
+    assert all(max(p["test"]) == videos[f"{v.split('.')[0]}/{v}"] - 1 for v, p in used.items())
+
+
+def test_clips_of_a_segment_stay_inside_it(tmp_path):
+    seg = VideoSegment(tmp_path / "a" / "a.mp4", 280, 230, 280)
+    ds = ClipDataset([seg], 8, 2, (32, 32), starts="all")
+    assert len(ds) == 50 - 15 + 1
+    for i in range(len(ds)):
+        v, start = ds.locate(i)
+        idx = clip_indices(start, 8, 2)
+        assert idx[0] >= 230 and idx[-1] <= 279
+    spaced = ClipDataset([seg], 8, 2, (32, 32), clips_per_video=3)
+    assert all(230 <= spaced.start_of(i) <= 280 - 15 for i in range(3))
+    assert seg.stem == "a_f0230-0279"
+
+
+def test_group_mode_and_auto_choose_by_groups(sample_root, sample_motion, tmp_path):
+    auto = make_splits(sample_root, sample_motion[0], tmp_path / "auto", official=1, val_fraction=0.2, seed=0)
+    assert auto["temporal_classes"] == []  # 6 groups per class: by group, as before
+    temporal = make_splits(sample_root, sample_motion[0], tmp_path / "t", official=1, val_fraction=0.2, seed=0,
+                           mode="temporal", gap=3, min_len=7)
+    assert temporal["temporal_classes"] == auto["classes"]
+    assert temporal["counts"]["test"] == sum(auto["counts"].values())  # every video has a test segment
+    with pytest.raises(VfpError, match="split.fractions"):
+        make_splits(sample_root, sample_motion[0], tmp_path / "x", official=1, val_fraction=0.2, seed=0,
+                    mode="temporal", fractions=(0.7, 0.3, 0.0))
+
+
+def test_bad_split_line_is_one_line_error(tmp_path):
+    (tmp_path / "train.txt").write_text("a.mp4\t10\t3\n")
+    with pytest.raises(VfpError, match="bad line") as err:
+        read_split(tmp_path, "train")
+    assert "\n" not in str(err.value)
