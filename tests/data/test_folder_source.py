@@ -104,3 +104,33 @@ def test_bad_folder_arguments(tmp_path):
         mirror_folder(tmp_path / "empty", tmp_path / "raw")
     assert "\n" not in str(err.value)
     assert not (tmp_path / "raw").exists()
+
+
+def test_flat_folder_each_video_its_own_class_split_in_time(tmp_path, write_video, moving_frames):
+    """Videos directly in data.folder: each becomes <stem>/<video>; auto splits them in time."""
+    folder = tmp_path / "flat"
+    write_video(folder / "street.mp4", moving_frames(60, 48, 64, dx=2, seed=1), codec="libx264")
+    write_video(folder / "garden.avi", moving_frames(60, 48, 64, dx=3, seed=2))
+    summary = mirror_folder(folder, tmp_path / "raw")
+    assert summary["classes"] == 2 and summary["videos"] == 2
+    assert (tmp_path / "raw" / "street" / "street.mp4").is_file()
+    assert (tmp_path / "raw" / "garden" / "garden.avi").is_file()
+    motion_filter(tmp_path / "raw", tmp_path / "motion.json", size=32, frames=8, mode="absolute", threshold=1.0)
+    split = make_splits(tmp_path / "raw", tmp_path / "motion.json", tmp_path / "split", official=1,
+                        val_fraction=0.2, seed=0, gap=7)
+    assert split["temporal_classes"] == ["garden", "street"]
+    assert split["counts"] == {"train": 2, "val": 2, "test": 2}
+    test = read_split(tmp_path / "split", "test")
+    ds = ClipDataset(test, 4, 2, (32, 32), starts="all")
+    assert len(ds) > 0 and ds[0]["frames"].shape == (4, 3, 32, 32)
+
+
+def test_mixed_folder_and_name_clash(tmp_path, write_video, moving_frames):
+    folder = tmp_path / "mixed"
+    write_video(folder / "Walk" / "v_Walk_g01_c01.mp4", moving_frames(12, 32, 32), codec="libx264")
+    write_video(folder / "long_take.mp4", moving_frames(12, 32, 32), codec="libx264")
+    assert mirror_folder(folder, tmp_path / "raw")["classes"] == 2
+    write_video(folder / "Walk.mp4", moving_frames(12, 32, 32), codec="libx264")
+    with pytest.raises(VfpError, match="Walk.mp4 would become class 'Walk'") as err:
+        mirror_folder(folder, tmp_path / "raw2")
+    assert "\n" not in str(err.value)
