@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vfp.config import MODEL_NAMES, Config, ConfigError, load_config, parse_config, to_dict
+from vfp.config import Config, ConfigError, load_config, parse_config, to_dict
 from vfp.errors import VfpError
+from vfp.models import get_spec, registered
+from vfp.recipes import as_kwargs
 
 REPO = Path(__file__).resolve().parents[1]
 RAW = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -31,21 +33,79 @@ def _with(**changes) -> dict:
 def test_committed_params_load():
     cfg = load_config(REPO / "params.yaml")
     assert isinstance(cfg, Config)
-    assert cfg.model in MODEL_NAMES
+    assert cfg.model in registered()
     assert cfg.data.size == tuple(RAW["data"]["size"]) and cfg.data.interval == RAW["data"]["interval"]
-    assert dict(cfg.model_section().net) == RAW[cfg.model]["net"]
+    net = as_kwargs(cfg.model_section().net)
+    assert {k: net[k] for k in RAW[cfg.model]["net"]} == RAW[cfg.model]["net"]
+    assert parse_config(to_dict(cfg)) == cfg  # round trip (the distributed workers rebuild it so)
     assert to_dict(cfg)["sample"] == RAW["sample"]
     with pytest.raises(Exception):
         cfg.data.interval = 3  # frozen
 
 
-def test_defaults_alone_are_valid():
-    assert parse_config({}) == Config()
+@pytest.mark.parametrize("name", registered())
+def test_defaults_alone_are_valid(name):
+    cfg = parse_config({"model": name})
+    assert cfg == Config(model=name) and cfg.model_section() == get_spec(name).section()
+
+
+def test_model_is_needed_only_by_model_stages_and_lists_registered_models():
+    cfg = parse_config({})  # e.g. vfp predict reads only data.size from a params file
+    assert cfg == Config()
+    with pytest.raises(ConfigError, match="model: missing in the params; set it to a registered model: "
+                       + ", ".join(registered())):
+        cfg.model_section()
+
+
+def test_section_of_a_supervised_model_refuses_gan_keys():
+    for key in ("discriminator", "lr_d", "schedule"):
+        with pytest.raises(ConfigError, match=rf"^bad.yaml: unknown key seq2seq\.{key} "):
+            parse_config(_with(**{f"seq2seq__{key}": {}}), "bad.yaml")
+    with pytest.raises(ConfigError, match=r"^bad.yaml: unknown key seq2seq\.loss\.lam_adv \(valid: alpha, lam_gdl, p\)$"):
+        parse_config(_with(seq2seq__loss={"lam_adv": 0.1}), "bad.yaml")
+
+
+def test_a_plugin_module_registers_a_model(tmp_path, monkeypatch):
+    (tmp_path / "my_plugin_mod.py").write_text(
+        "from dataclasses import dataclass\n"
+        "from torch import nn\n"
+        "from vfp.config import Params, bounded\n"
+        "from vfp.models import register_model\n"
+        "@dataclass(frozen=True)\n"
+        "class Net(Params):\n"
+        "    n_input: int = bounded(2, ge=1)\n"
+        "    width: int = bounded(8, ge=1)\n"
+        "@register_model('plugin_copy', recipe='supervised', params=Net)\n"
+        "class PluginCopy(nn.Module):\n"
+        "    def __init__(self, n_input=2, width=8):\n"
+        "        super().__init__(); self.n_input = n_input\n"
+        "    def forward(self, context, n_future, future=None):\n"
+        "        return context[:, -1:].expand(-1, n_future, -1, -1, -1)\n")
+    from vfp.models import registry
+
+    monkeypatch.setattr(registry, "REGISTRY", dict(registry.REGISTRY))  # the plugin's model stays in this test
+    monkeypatch.setitem(sys.modules, "my_plugin_mod", None)
+    del sys.modules["my_plugin_mod"]
+    monkeypatch.chdir(tmp_path)  # plugins import from the current folder (stages run from the repo root)
+    with pytest.raises(ConfigError, match="model must be a registered model .*got 'plugin_copy'"):
+        parse_config({"model": "plugin_copy"})
+    cfg = parse_config({"model": "plugin_copy", "plugins": ["my_plugin_mod"], "plugin_copy": {"net": {"width": 4}}})
+    assert cfg.model_section().net.width == 4 and cfg.model_section().loss.p == 2
+    with pytest.raises(ConfigError, match=r"^p.yaml: plugin_copy.net.width must be >= 1, got 0$"):
+        parse_config({"model": "plugin_copy", "plugins": ["my_plugin_mod"], "plugin_copy": {"net": {"width": 0}}},
+                     "p.yaml")
+    with pytest.raises(ConfigError, match=r"^p.yaml: plugins: cannot import 'no_such_mod_x'"):
+        parse_config({"model": "plugin_copy", "plugins": ["no_such_mod_x"]}, "p.yaml")
 
 
 @pytest.mark.parametrize("raw, key, words", [
     (_with(data__bogus=1), "data.bogus", "unknown key"),
     (dict(_with(), colour="red"), "colour", "unknown key"),
+    (dict(_with(), colour="red"), "colour", "nor a registered model (autoencoder, copy_last, multiscale_gan"),
+    (_with(seq2seq__lr=-1.0), "seq2seq.lr", ">= 0"),
+    (_with(multiscale_gan__loss={"lam_adv": -1}), "multiscale_gan.loss.lam_adv", ">= 0"),
+    (_with(multiscale_gan__discriminator={"fc": [[8, 2]] * 4}), "multiscale_gan.discriminator", "end with 1"),
+    (_with(model="multiscale_gan", data__size=[64, 48]), "train.crop", "square frames"),
     (_with(seq2seq__net__bogus=3), "seq2seq.net.bogus", "unknown key"),
     (_with(data__interval="2"), "data.interval", "integer"),
     (_with(train__epochs=1.5), "train.epochs", "integer"),

@@ -18,11 +18,44 @@ import yaml
 
 from vfp.errors import VfpError
 
-MODEL_NAMES = ("autoencoder", "copy_last", "multiscale_gan", "seq2seq")
 
 
 class ConfigError(VfpError):
     """A bad value in params.yaml."""
+
+
+class Params:
+    """Base of params schemas (model sections, ``net``): frozen dataclasses that also read like a mapping
+    (``dict(section.net)``). Ranges: :func:`bounded` fields; other rules: a ``validate()`` method raising
+    ValueError("<key> must be ...") (the key is prefixed with the section's path)."""
+
+    def keys(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self)]
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.keys():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.keys()
+
+    def items(self):
+        return [(k, getattr(self, k)) for k in self.keys()]
+
+
+def bounded(default: Any, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
+            lt: float | None = None) -> Any:
+    """A dataclass field with a default and a range checked at load (``lr: float = bounded(1e-3, ge=0)``)."""
+    bounds = {k: v for k, v in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt)) if v is not None}
+    return field(default=default, metadata={"bounds": bounds})
+
+
+_BOUND_TEXT = {"ge": (">=", lambda v, b: v >= b), "gt": (">", lambda v, b: v > b),
+               "le": ("<=", lambda v, b: v <= b), "lt": ("<", lambda v, b: v < b)}
 
 
 @dataclass(frozen=True)
@@ -100,36 +133,6 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
-class GanLossConfig:
-    lam_lp: float = 1.0
-    lam_gdl: float = 1.0
-    lam_adv: float = 0.05
-    p: int = 2
-    alpha: float = 1.0
-
-
-@dataclass(frozen=True)
-class GanScheduleConfig:
-    d_steps: int = 1
-    d_warmup_epochs: int = 0
-    g_warmup_epochs: int = 0
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """One model's section. ``net`` holds constructor keywords, checked against the real signature."""
-
-    lr: float = 0.001
-    n_output: int = 1
-    net: Mapping[str, Any] = field(default_factory=dict)
-    # multiscale_gan only
-    discriminator: Mapping[str, Any] = field(default_factory=dict)
-    lr_d: float = 0.0002
-    loss: GanLossConfig = GanLossConfig()
-    schedule: GanScheduleConfig = GanScheduleConfig()
-
-
-@dataclass(frozen=True)
 class EvaluateConfig:
     """Evaluation settings; ``protocol`` fills every key of :data:`EVAL_PROTOCOLS` not given explicitly."""
 
@@ -175,24 +178,31 @@ class CompareConfig:
 
 @dataclass(frozen=True)
 class Config:
-    model: str = "multiscale_gan"
+    model: str = ""  # a registered model name (vfp.models); needed by train / evaluate
     seed: int = 0
+    plugins: tuple[str, ...] = ()  # modules imported before validation; they register models
     data: DataConfig = DataConfig()
     sample: SampleConfig = SampleConfig()
     ucf101: Ucf101Config = Ucf101Config()
     motion: MotionConfig = MotionConfig()
     split: SplitConfig = SplitConfig()
     train: TrainConfig = TrainConfig()
-    seq2seq: ModelConfig = ModelConfig()
-    autoencoder: ModelConfig = ModelConfig()
-    multiscale_gan: ModelConfig = ModelConfig()
-    copy_last: ModelConfig = ModelConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     compare: CompareConfig = CompareConfig()
 
-    def model_section(self, name: str | None = None) -> ModelConfig:
-        """The params section of ``name`` (default: the selected model)."""
-        return getattr(self, name or self.model)
+    # model sections by name, schema from the registry; built from params.yaml, not a section itself
+    models: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
+
+    def model_section(self, name: str | None = None) -> Any:
+        """The params section of ``name`` (default: the selected model); its schema's defaults if absent."""
+        from vfp.models.registry import get_spec
+
+        from vfp.models.registry import registered
+
+        name = name or self.model
+        if not name:
+            raise ConfigError(f"model: missing in the params; set it to a registered model: {', '.join(registered())}")
+        return self.models[name] if name in self.models else get_spec(name).section()
 
 
 # ---------------------------------------------------------------- generic typed loading
@@ -204,6 +214,8 @@ def _type_name(tp: Any) -> str:
 def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
     """Check ``value`` against annotation ``tp``; return the (frozen) value or raise ConfigError."""
     origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{source}: {key} must be a mapping, got {value!r}")
@@ -222,6 +234,11 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
         if value not in choices:
             raise ConfigError(f"{source}: {key} must be one of {', '.join(map(str, choices))}, got {value!r}")
         return value
+    if origin is collections.abc.Sequence or (origin is tuple and typing.get_args(tp)[-1:] == (Ellipsis,)):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{source}: {key} must be a list, got {value!r}")
+        arg = typing.get_args(tp)[0]
+        return tuple(_coerce(v, arg, f"{key}[{i}]", source) for i, v in enumerate(value))
     if origin is tuple:
         args = typing.get_args(tp)
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
@@ -258,11 +275,25 @@ def _build(cls: type, raw: Mapping[str, Any], prefix: str, source: str) -> Any:
             where = f"{prefix}.{key}" if prefix else key
             raise ConfigError(f"{source}: unknown key {where} (valid: {', '.join(sorted(names))})")
     values = {}
-    for name in names:
-        if name in raw:
-            where = f"{prefix}.{name}" if prefix else name
-            values[name] = _coerce(raw[name], hints[name], where, source)
-    return cls(**values)
+    for f in dataclasses.fields(cls):
+        if f.name in raw:
+            where = f"{prefix}.{f.name}" if prefix else f.name
+            values[f.name] = _coerce(raw[f.name], hints[f.name], where, source)
+            _check_bounds(values[f.name], f.metadata.get("bounds", {}), where, source)
+    obj = cls(**values)
+    if hasattr(obj, "validate"):
+        try:
+            obj.validate()
+        except ValueError as err:
+            raise ConfigError(f"{source}: {prefix + '.' if prefix else ''}{err}") from None
+    return obj
+
+
+def _check_bounds(value: Any, bounds: Mapping[str, float], key: str, source: str) -> None:
+    for kind, limit in bounds.items():
+        text, ok = _BOUND_TEXT[kind]
+        if not ok(value, limit):
+            raise ConfigError(f"{source}: {key} must be {text} {limit}, got {value}")
 
 
 # ---------------------------------------------------------------- semantic checks
@@ -274,8 +305,6 @@ def _require(ok: bool, source: str, message: str) -> None:
 
 def _check_ranges(cfg: Config, source: str) -> None:
     d, t, e, m = cfg.data, cfg.train, cfg.evaluate, cfg.motion
-    _require(cfg.model in MODEL_NAMES, source,
-             f"model must be one of {', '.join(MODEL_NAMES)}, got {cfg.model!r}")
     _require(d.interval >= 1, source, f"data.interval must be >= 1, got {d.interval}")
     _require(min(d.size) >= 8, source, f"data.size must be >= 8 on each side, got {list(d.size)}")
     _require(d.source != "folder" or bool(d.folder), source,
@@ -315,42 +344,18 @@ def _check_ranges(cfg: Config, source: str) -> None:
     _require(e.skip_above_db >= 0, source, f"evaluate.skip_above_db must be >= 0 (0 keeps every frame), got {e.skip_above_db}")
     _require(isinstance(e.size, str) or min(e.size) >= 16, source,
              f"evaluate.size must be train, source or [H, W] with both >= 16, got {list(e.size)}")
-    for name in MODEL_NAMES:
-        _check_model_section(cfg, name, source)
+    if cfg.model:
+        _check_selected_model(cfg, source)
 
 
-def _check_model_section(cfg: Config, name: str, source: str) -> None:
-    from vfp.models.registry import model_kwargs  # late import: torch is heavy
+def _check_selected_model(cfg: Config, source: str) -> None:
+    """Build the selected model once (cheap): constructor errors, the stride rule, the recipe's checks."""
+    from vfp.models.registry import get_spec
+    from vfp.recipes import as_kwargs, get_recipe
 
-    section = cfg.model_section(name)
-    _require(section.lr >= 0, source, f"{name}.lr must be >= 0, got {section.lr}")
-    _require(section.n_output >= 1, source, f"{name}.n_output must be >= 1, got {section.n_output}")
-    valid = model_kwargs(name)
-    for key, value in section.net.items():
-        _require(key in valid, source, f"unknown key {name}.net.{key} (valid: {', '.join(sorted(valid))})")
-        default = valid[key]
-        if isinstance(default, bool):
-            _require(isinstance(value, bool), source, f"{name}.net.{key} must be true or false, got {value!r}")
-        elif isinstance(default, (int, float)) and not isinstance(default, bool):
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if isinstance(default, int):
-                ok = ok and isinstance(value, int)
-            _require(ok, source, f"{name}.net.{key} must be a {type(default).__name__}, got {value!r}")
-        elif isinstance(default, (list, tuple)):
-            _require(isinstance(value, (list, tuple)), source, f"{name}.net.{key} must be a list, got {value!r}")
-    n_input = section.net.get("n_input", valid.get("n_input", 1))
-    _require(isinstance(n_input, int) and n_input >= 1, source, f"{name}.net.n_input must be >= 1, got {n_input}")
-    if name == cfg.model:
-        _check_buildable(cfg, name, source)
-
-
-def _check_buildable(cfg: Config, name: str, source: str) -> None:
-    """Build the selected model once (cheap) to catch constructor errors and the stride rule."""
-    from vfp.models.registry import build_model
-
-    section = cfg.model_section(name)
+    name, section = cfg.model, cfg.model_section()
     try:
-        model = build_model(name, **dict(section.net))
+        model = get_spec(name).cls(**as_kwargs(section.net))
     except (ValueError, TypeError) as err:
         raise ConfigError(f"{source}: {name}.net: {err}") from None
     stride = getattr(model, "stride", 1)
@@ -358,13 +363,50 @@ def _check_buildable(cfg: Config, name: str, source: str) -> None:
         for side in sizes:
             _require(side % stride == 0, source,
                      f"{label} {list(sizes)} must be divisible by {name}'s stride {stride}")
+    problem = get_recipe(get_spec(name).recipe).check(name, section, model, cfg)
+    _require(problem is None, source, str(problem))
+
+
+def _split_sections(raw: Mapping[str, Any], source: str) -> tuple[dict, dict]:
+    """params mapping -> (settings for :class:`Config`, {registered model name: its raw section})."""
+    from vfp.models.registry import load_plugins, registered
+
+    plugins = _coerce(raw.get("plugins", ()), tuple[str, ...], "plugins", source)
+    try:
+        load_plugins(plugins)
+    except VfpError as err:
+        raise ConfigError(f"{source}: {err}") from None
+    models = set(registered())
+    known = {f.name for f in dataclasses.fields(Config)} - {"models"}
+    for key in raw:
+        if key not in known and key not in models:
+            raise ConfigError(f"{source}: unknown key {key}: neither a section ({', '.join(sorted(known))}) "
+                              f"nor a registered model ({', '.join(sorted(models))})")
+    if "model" in raw and raw["model"] not in models:
+        raise ConfigError(f"{source}: model must be a registered model ({', '.join(sorted(models))}), "
+                          f"got {raw['model']!r}; a model of your own: plugins: [your.module]")
+    return ({k: v for k, v in raw.items() if k in known}, {k: v for k, v in raw.items() if k in models})
+
+
+def _build_sections(sections: Mapping[str, Any], source: str) -> Mapping[str, Any]:
+    from vfp.models.registry import get_spec
+
+    built = {name: _build(get_spec(name).section, value if value is not None else {}, name, source)
+             for name, value in sections.items()}
+    for name, section in built.items():  # the model contract: n_input >= 1 (checked for every section)
+        n_input = getattr(section.net, "n_input", None) if not isinstance(section.net, Mapping) \
+            else section.net.get("n_input")
+        _require(not isinstance(n_input, int) or n_input >= 1, source, f"{name}.net.n_input must be >= 1, got {n_input}")
+    return types.MappingProxyType(built)
 
 
 # ---------------------------------------------------------------- public API
 
 def parse_config(raw: Mapping[str, Any] | None, source: str = "params.yaml") -> Config:
     """Validate a params mapping (as read from YAML) into a frozen Config."""
-    cfg = _build(Config, _apply_eval_protocol(raw or {}), "", source)
+    settings, sections = _split_sections(raw or {}, source)
+    cfg = _build(Config, _apply_eval_protocol(settings), "", source)
+    cfg = dataclasses.replace(cfg, models=_build_sections(sections, source))
     _check_ranges(cfg, source)
     return cfg
 
@@ -386,7 +428,11 @@ def load_config(path: str | Path = "params.yaml") -> Config:
 
 
 def to_dict(cfg: Any) -> Any:
-    """Plain-data view of a config (for hashing and for saving beside checkpoints)."""
+    """Plain-data view of a config (for hashing and for saving beside checkpoints); a Config gives
+    the params.yaml shape again (model sections at the top level), so ``parse_config(to_dict(cfg))`` works."""
+    if isinstance(cfg, Config):
+        out = {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg) if f.name != "models"}
+        return {**out, **{k: to_dict(v) for k, v in cfg.models.items()}}
     if dataclasses.is_dataclass(cfg):
         return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
     if isinstance(cfg, Mapping):

@@ -69,15 +69,16 @@ def gif_scale(size: tuple[int, int], target: int = 256) -> int:
 def load_model_for(cfg: Config, model_path: Path) -> nn.Module:
     """The model ``cfg.model`` from ``model_path`` (eval mode, CPU).
 
-    A missing file for ``copy_last`` is fine (nothing to train: built from its params section);
-    a file holding another model than ``cfg.model`` is a VfpError.
+    A missing file for a model whose recipe trains nothing (a baseline) is fine: it is built from
+    its params section; a file holding another model than ``cfg.model`` is a VfpError.
     """
-    model_path = Path(model_path)
-    if cfg.model == "copy_last" and not model_path.is_file():
-        from vfp.models.registry import build_model
+    from vfp.modelio import load_trained, load_untrained
 
-        return build_model("copy_last", **dict(cfg.copy_last.net)).eval()
-    from vfp.modelio import load_trained
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        model = load_untrained(cfg)
+        if model is not None:
+            return model
 
     name, model = load_trained(model_path)
     if name != cfg.model:

@@ -19,7 +19,7 @@ from vfp.fileio import atomic_save, check_writable
 MODEL_FILE = "model.pt"
 MODEL_FORMAT = "vfp-model/1"
 
-__all__ = ["MODEL_FILE", "MODEL_FORMAT", "check_writable", "load_trained", "save_trained"]
+__all__ = ["MODEL_FILE", "MODEL_FORMAT", "check_writable", "load_trained", "load_untrained", "save_trained"]
 
 
 def save_trained(path: Path, name: str, net: Mapping[str, Any], model: nn.Module, *,
@@ -57,3 +57,13 @@ def load_trained(path: str | Path, map_location: str | torch.device = "cpu") -> 
         raise VfpError(f"{path}: model file does not match model {data.get('model')!r} "
                        f"({str(err).splitlines()[0][:100]})") from None
     return data["model"], model.eval()
+
+
+def load_untrained(cfg: Any) -> nn.Module | None:
+    """The selected model built from its params section when its recipe trains nothing (else None)."""
+    from vfp.models.registry import build_model, get_spec
+    from vfp.recipes import as_kwargs, get_recipe
+
+    if get_recipe(get_spec(cfg.model).recipe).trains:
+        return None
+    return build_model(cfg.model, **as_kwargs(cfg.model_section().net)).eval()

@@ -1,4 +1,4 @@
-"""Training: config -> datasets, model, engines, handlers -> ``models/<model>/``.
+"""Training: config -> datasets, the model's recipe (engine + what to checkpoint), handlers -> ``models/<model>/``.
 
 Output folder (``models/<model>/`` by default; only rank 0 writes):
 
@@ -15,6 +15,7 @@ import math
 import os
 import signal
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -26,9 +27,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vfp.config import Config, to_dict
-from vfp.engines.common import maybe_compile, resolve_device, setup_backends, unwrap
-from vfp.engines.gan import ScalesForward, create_gan_trainer
-from vfp.engines.supervised import create_evaluator, create_supervised_trainer
+from vfp.engines.common import resolve_device, setup_backends
+from vfp.engines.supervised import create_evaluator
 from vfp.errors import VfpError
 from vfp.handlers.checkpoint import (
     CheckpointHandler,
@@ -43,6 +43,8 @@ from vfp.handlers.loss_log import LossLog
 from vfp.handlers.progress import NanGuard, Progress
 from vfp.handlers.snapshots import Snapshots
 from vfp.modelio import MODEL_FILE, check_writable, save_trained
+from vfp.models.registry import build_model, get_spec
+from vfp.recipes import Built, Context, as_kwargs, get_recipe
 
 
 
@@ -115,17 +117,18 @@ def _data_meta(cfg: Config) -> dict:
     return {"size": list(cfg.data.size), "interval": cfg.data.interval}
 
 
-# ---------------------------------------------------------------- build
+# ---------------------------------------------------------------- pieces of train()
 
-def _discriminator(cfg: Config, generator: nn.Module, size: int) -> nn.Module:
-    from vfp.models.registry import build_discriminator
+@dataclass
+class _Run:
+    """Where and how this process trains: rank, world size, output folder, device, epochs, logger."""
 
-    kwargs = dict(cfg.model_section().discriminator)
-    kwargs.update(channels=generator.channels, n_input=generator.n_input, scales=list(generator.scales), size=size)
-    try:
-        return build_discriminator(**kwargs)
-    except (TypeError, ValueError) as err:
-        raise VfpError(f"{cfg.model}.discriminator: {err}") from None
+    rank: int
+    world: int
+    run_dir: Path
+    epochs: int
+    say: Callable[[str], None]
+    device: torch.device | None = None
 
 
 class _Interrupt:
@@ -151,182 +154,206 @@ class _Interrupt:
         return False
 
 
+@dataclass
+class _Loaders:
+    train_data: Dataset
+    val_data: Dataset
+    train_sampler: EpochSampler
+    train: DataLoader
+    val: DataLoader | None
+    per_rank_batch: int
+
+
+def _loaders(cfg: Config, run: _Run, split_dir: Path, n_input: int, n_output: int,
+             train_data: Dataset | None, val_data: Dataset | None) -> _Loaders:
+    """Datasets (the split lists unless given) and their loaders (this rank's share, reproducible order)."""
+    tc = cfg.train
+    if train_data is None or val_data is None:
+        ds_train, ds_val = _datasets(cfg, Path(split_dir), n_input, n_output)
+        train_data = train_data if train_data is not None else ds_train
+        val_data = val_data if val_data is not None else ds_val
+    per_rank_batch = max(1, tc.batch_size // run.world)
+    sampler = EpochSampler(len(train_data), seed=cfg.seed, shuffle=True, rank=run.rank, world_size=run.world)
+    train_loader = _loader(train_data, sampler, per_rank_batch, tc.num_workers, run.device, cfg.seed)
+    val_loader = None
+    if len(val_data) > 0:
+        val_sampler = EpochSampler(len(val_data), shuffle=False, rank=run.rank, world_size=run.world)
+        val_loader = _loader(val_data, val_sampler, max(1, cfg.evaluate.batch_size // run.world),
+                             tc.num_workers, run.device, cfg.seed)
+    return _Loaders(train_data, val_data, sampler, train_loader, val_loader, per_rank_batch)
+
+
+def _resume(cfg: Config, run: _Run, to_save: dict[str, Any]) -> str:
+    """Load the latest checkpoint of the same params into ``to_save`` (rank 0 decides); its path or ''."""
+    resumed_from = ""
+    if run.rank == 0:
+        can_resume = prepare_run_dir(run.run_dir, run_params(cfg), resume=cfg.train.resume == "auto", log=run.say)
+        path = load_latest(run.run_dir, to_save, log=run.say) if can_resume else None
+        resumed_from = str(path) if path else ""
+    if run.world > 1:
+        idist.barrier()
+        resumed_from = idist.broadcast(resumed_from if run.rank == 0 else "", src=0, safe_mode=True)
+        if run.rank != 0 and resumed_from:
+            from ignite.handlers import Checkpoint
+
+            Checkpoint.load_objects(to_save, torch.load(resumed_from, map_location="cpu", weights_only=True))
+    if resumed_from:
+        state = to_save["trainer"].state
+        run.say(f"resuming from {resumed_from} (epoch {state.epoch}, iteration {state.iteration})")
+    return resumed_from
+
+
+def _attach_epoch_data(trainer: Engine, data: _Loaders) -> None:
+    @trainer.on(Events.EPOCH_STARTED)
+    def _set_epoch(engine: Engine) -> None:
+        done = engine.state.iteration - (engine.state.epoch - 1) * (engine.state.epoch_length or 0)
+        data.train_sampler.set_epoch(engine.state.epoch, skip=max(0, done) * data.per_rank_batch)
+        if hasattr(data.train_data, "set_epoch"):
+            data.train_data.set_epoch(engine.state.epoch)
+        engine.set_data(data.train)  # a fresh iterator AFTER set_epoch (also for the first epoch)
+
+
+def _attach_validation(cfg: Config, run: _Run, trainer: Engine, eval_model: nn.Module, n_input: int,
+                       data: _Loaders, interrupt: _Interrupt) -> Engine | None:
+    """Validation every ``train.val_every`` epochs and at the end (not after a NaN or an interrupt)."""
+    if data.val is None:
+        return None
+    evaluator = create_evaluator(eval_model, n_input=n_input, horizon=cfg.evaluate.horizon, device=run.device,
+                                 amp=cfg.train.amp)
+    validated: set[int] = set()
+
+    @trainer.on(Events.EPOCH_COMPLETED(every=cfg.train.val_every) | Events.COMPLETED)
+    def _validate(engine: Engine) -> None:
+        if getattr(engine.state, "nan_key", None) or interrupt.hit or engine.state.epoch in validated:
+            return
+        validated.add(engine.state.epoch)
+        evaluator.run(data.val)
+        m = evaluator.state.metrics
+        run.say(f"epoch {engine.state.epoch}: val psnr_t1 {m['psnr_t1']:.2f} dB, psnr_mean {m['psnr_mean']:.2f} dB")
+
+    return evaluator
+
+
+def _attach_logging(trainer: Engine, evaluator: Engine | None, run_dir: Path) -> None:
+    """Loss / metric logs of the run (rank 0)."""
+    LossLog(run_dir / "logs").attach(trainer, evaluator)
+
+
+def _attach_handlers(cfg: Config, run: _Run, trainer: Engine, built: Built, to_save: dict[str, Any],
+                     data: _Loaders, resumed_from: str, progress: bool) -> tuple[CheckpointHandler, _Interrupt]:
+    """Epoch data, NaN guard, validation, logs, snapshots, progress, then checkpoints (in that order)."""
+    tc, n_input = cfg.train, int(built.to_save["model"].n_input)
+    _attach_epoch_data(trainer, data)
+    ckpt = CheckpointHandler(run.run_dir, to_save, n_saved=tc.n_saved, log=run.say)
+    NanGuard(last_checkpoint=lambda: ckpt.last_checkpoint or (resumed_from or None), log=run.say).attach(trainer)
+    interrupt = _Interrupt(trainer)
+    evaluator = _attach_validation(cfg, run, trainer, built.eval_model, n_input, data, interrupt)
+    if run.rank == 0:
+        _attach_logging(trainer, evaluator, run.run_dir)
+        if tc.snapshot_videos and data.val is not None:
+            clips = [data.val_data[i] for i in range(min(tc.snapshot_videos, len(data.val_data)))]
+            Snapshots(built.to_save["model"], clips, run.run_dir / "snapshots", n_input=n_input,
+                      horizon=cfg.evaluate.horizon, every=tc.snapshot_every, device=run.device).attach(trainer)
+        if progress:
+            Progress(log=run.say).attach(trainer)
+    ckpt.attach(trainer, evaluator)  # after validation: best file first, then the regular one
+    return ckpt, interrupt
+
+
+def _run_epochs(trainer: Engine, loader: DataLoader, run: _Run, interrupt: _Interrupt) -> None:
+    if trainer.state.epoch >= run.epochs:
+        run.say(f"already trained for {trainer.state.epoch} epochs (train.epochs {run.epochs}); nothing to do")
+        return
+    with interrupt:
+        try:
+            trainer.run(loader, max_epochs=run.epochs)
+        except KeyboardInterrupt:
+            interrupt.hit = True
+        except RuntimeError:
+            if not interrupt.hit:  # e.g. a DataLoader worker killed by the same Ctrl-C
+                raise
+
+
+def _export(cfg: Config, run: _Run, model: nn.Module, trainer: Engine, ckpt: CheckpointHandler,
+            summary: dict[str, Any]) -> dict[str, Any]:
+    """Write ``model.pt`` from the best validation epoch's weights (else the last) and the summary."""
+    best = best_files(run.run_dir)
+    weights, source = model.state_dict(), "last"
+    if best:
+        weights = torch.load(best[-1][1], map_location="cpu", weights_only=True)
+        source = best[-1][1].name
+    summary.update(interrupted=False, checkpoint=str(ckpt.last_checkpoint) if ckpt.last_checkpoint else None,
+                   best_psnr_t1=best[-1][0] if best else None, weights=source,
+                   model_path=str(run.run_dir / MODEL_FILE))
+    if run.rank == 0:
+        section = cfg.model_section()
+        final = build_model(cfg.model, **as_kwargs(section.net))
+        final.load_state_dict(weights)
+        save_trained(run.run_dir / MODEL_FILE, cfg.model, as_kwargs(section.net), final, n_output=section.n_output,
+                     extra={"epoch": trainer.state.epoch, "weights": source, **_data_meta(cfg)})
+        write_json_atomic(run.run_dir / "logs" / "summary.json", summary)
+        run.say(f"wrote {run.run_dir / MODEL_FILE} ({source} weights)")
+    return summary
+
+
+def _export_untrained(cfg: Config, run: _Run, model: nn.Module) -> dict[str, Any]:
+    """A model whose recipe trains nothing (baselines): its model file, as built."""
+    section, path = cfg.model_section(), run.run_dir / MODEL_FILE
+    if run.rank == 0:
+        save_trained(path, cfg.model, as_kwargs(section.net), model, n_output=section.n_output,
+                     extra=_data_meta(cfg))
+    run.say(f"{cfg.model}: nothing to train; wrote {path}")
+    return {"model": cfg.model, "trained": False, "model_path": str(path)}
+
+
+def _finish(cfg: Config, run: _Run, built: Built, trainer: Engine, ckpt: CheckpointHandler,
+            interrupt: _Interrupt, resumed_from: str) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "model": cfg.model, "trained": True, "epoch": trainer.state.epoch, "iteration": trainer.state.iteration,
+        "resumed_from": resumed_from or None, "run_dir": str(run.run_dir),
+    }
+    if getattr(trainer.state, "nan_key", None):
+        raise VfpError(trainer.state.nan_message)
+    if interrupt.hit:
+        path = ckpt.save_now(trainer)
+        run.say(f"interrupted at epoch {trainer.state.epoch}, iteration {trainer.state.iteration}; "
+                f"checkpoint {path}; run train again to resume")
+        summary.update(interrupted=True, checkpoint=str(path) if path else None)
+        return summary
+    return _export(cfg, run, built.to_save["model"], trainer, ckpt, summary)
+
+
 def train(cfg: Config, *, split_dir: Path = Path("data/split"), out_dir: Path | None = None,
           max_epochs: int | None = None, train_data: Dataset | None = None, val_data: Dataset | None = None,
           log: Callable[[str], None] = print, progress: bool = True) -> dict:
-    """Train ``cfg.model``; return a summary dict (also in ``<run>/logs/summary.json``).
+    """Train ``cfg.model`` with its recipe; return a summary dict (also in ``<run>/logs/summary.json``).
 
     ``train_data`` / ``val_data`` replace the split-list datasets (tests, notebooks): items
     ``{"frames": [T, C, H, W], "video": str}`` with ``T >= n_input + n_output`` (train) and
     ``n_input + evaluate.horizon`` (val). Raises VfpError for user-fixable problems, including
     a NaN loss (the message names the loss and the last good checkpoint).
     """
-    from vfp.models.registry import build_model
-
-    rank, world = idist.get_rank(), idist.get_world_size()
-    name, section, tc = cfg.model, cfg.model_section(), cfg.train
-    run_dir = Path(out_dir) if out_dir is not None else Path("models") / name
-    epochs = max_epochs if max_epochs is not None else tc.epochs
-    say = log if rank == 0 else (lambda _msg: None)
+    rank = idist.get_rank()
+    run = _Run(rank, idist.get_world_size(), Path(out_dir) if out_dir is not None else Path("models") / cfg.model,
+               max_epochs if max_epochs is not None else cfg.train.epochs, log if rank == 0 else (lambda _m: None))
     if rank == 0:
-        check_writable(run_dir)
+        check_writable(run.run_dir)
     manual_seed(cfg.seed)
-
-    model = build_model(name, **dict(section.net))
-    if not getattr(model, "trainable", True):
-        path = save_trained(run_dir / MODEL_FILE, name, section.net, model, n_output=section.n_output,
-                            extra=_data_meta(cfg)) if rank == 0 else None
-        say(f"{name}: nothing to train; wrote {run_dir / MODEL_FILE}")
-        return {"model": name, "trained": False, "model_path": str(path or run_dir / MODEL_FILE)}
-
-    device = idist.device() if world > 1 else resolve_device(tc.device)
-    setup_backends(device)
-    n_input, n_output, horizon = model.n_input, section.n_output, cfg.evaluate.horizon
-    if train_data is None or val_data is None:
-        ds_train, ds_val = _datasets(cfg, Path(split_dir), n_input, n_output)
-        train_data = train_data if train_data is not None else ds_train
-        val_data = val_data if val_data is not None else ds_val
-
-    per_rank_batch = max(1, tc.batch_size // world)
-    train_sampler = EpochSampler(len(train_data), seed=cfg.seed, shuffle=True, rank=rank, world_size=world)
-    train_loader = _loader(train_data, train_sampler, per_rank_batch, tc.num_workers, device, cfg.seed)
-    val_loader = None
-    if len(val_data) > 0:
-        val_sampler = EpochSampler(len(val_data), shuffle=False, rank=rank, world_size=world)
-        val_loader = _loader(val_data, val_sampler, max(1, cfg.evaluate.batch_size // world),
-                             tc.num_workers, device, cfg.seed)
-
-    if tc.channels_last and device.type == "cuda":
+    section, recipe = cfg.model_section(), get_recipe(get_spec(cfg.model).recipe)
+    model = build_model(cfg.model, **as_kwargs(section.net))
+    if not recipe.trains:
+        return _export_untrained(cfg, run, model)
+    run.device = idist.device() if run.world > 1 else resolve_device(cfg.train.device)
+    setup_backends(run.device)
+    data = _loaders(cfg, run, split_dir, model.n_input, section.n_output, train_data, val_data)
+    if cfg.train.channels_last and run.device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    plain = model
-    to_save: dict[str, Any] = {"model": plain}
-    if name == "multiscale_gan":
-        size = tc.crop or cfg.data.size[0]
-        use_d = section.loss.lam_adv != 0
-        if use_d and not tc.crop and cfg.data.size[0] != cfg.data.size[1]:
-            raise VfpError(f"{name}: the discriminator needs square frames; set train.crop (got data.size "
-                           f"{list(cfg.data.size)})")
-        g_model = idist.auto_model(maybe_compile(ScalesForward(plain), tc.compile, device))
-        opt_g = idist.auto_optim(torch.optim.Adam(plain.parameters(), lr=section.lr))
-        disc = opt_d = None
-        if use_d:
-            disc_plain = _discriminator(cfg, plain, size)
-            disc = idist.auto_model(disc_plain)
-            opt_d = idist.auto_optim(torch.optim.Adam(disc_plain.parameters(), lr=section.lr_d))
-            to_save.update(discriminator=disc_plain, optimizer_d=opt_d)
-        trainer = create_gan_trainer(g_model, disc, opt_g, opt_d, section.loss, section.schedule,
-                                     n_output=n_output, grad_clip=tc.grad_clip, device=device, amp=tc.amp,
-                                     crop=tc.crop, channels_last=tc.channels_last)
-        optimizer = opt_g
-        eval_model = plain
-    else:
-        run_model = idist.auto_model(maybe_compile(plain, tc.compile, device))
-        optimizer = idist.auto_optim(torch.optim.Adam(plain.parameters(), lr=section.lr))
-        trainer = create_supervised_trainer(run_model, optimizer, n_output=n_output, grad_clip=tc.grad_clip,
-                                            device=device, amp=tc.amp, crop=tc.crop,
-                                            channels_last=tc.channels_last)
-        eval_model = run_model
-    to_save.update(optimizer=optimizer, trainer=trainer, rng=RngState())
-    if trainer.scaler is not None:
-        to_save["scaler"] = trainer.scaler
-
-    # ---- resume (rank 0 decides, everyone loads the same file)
-    resumed_from = None
-    if rank == 0:
-        can_resume = prepare_run_dir(run_dir, run_params(cfg), resume=tc.resume == "auto", log=say)
-        path = load_latest(run_dir, to_save, log=say) if can_resume else None
-        resumed_from = str(path) if path else ""
-    if world > 1:
-        idist.barrier()
-        resumed_from = idist.broadcast(resumed_from if rank == 0 else "", src=0, safe_mode=True)
-        if rank != 0 and resumed_from:
-            from ignite.handlers import Checkpoint
-
-            Checkpoint.load_objects(to_save, torch.load(resumed_from, map_location="cpu", weights_only=True))
-    if resumed_from:
-        say(f"resuming from {resumed_from} (epoch {trainer.state.epoch}, iteration {trainer.state.iteration})")
-
-    # ---- handlers
-    @trainer.on(Events.EPOCH_STARTED)
-    def _set_epoch(engine: Engine) -> None:
-        done = engine.state.iteration - (engine.state.epoch - 1) * (engine.state.epoch_length or 0)
-        train_sampler.set_epoch(engine.state.epoch, skip=max(0, done) * per_rank_batch)
-        if hasattr(train_data, "set_epoch"):
-            train_data.set_epoch(engine.state.epoch)
-        engine.set_data(train_loader)  # a fresh iterator AFTER set_epoch (also for the first epoch)
-
-    ckpt = CheckpointHandler(run_dir, to_save, n_saved=tc.n_saved, log=say)
-    guard = NanGuard(last_checkpoint=lambda: ckpt.last_checkpoint or (resumed_from or None), log=say)
-    guard.attach(trainer)
-    evaluator = None
-    if val_loader is not None:
-        evaluator = create_evaluator(eval_model, n_input=n_input, horizon=horizon, device=device, amp=tc.amp)
-
-        @trainer.on(Events.EPOCH_COMPLETED(every=tc.val_every) | Events.COMPLETED)
-        def _validate(engine: Engine) -> None:
-            if getattr(engine.state, "nan_key", None) or interrupt.hit:
-                return
-            if engine.state.epoch in validated:
-                return
-            validated.add(engine.state.epoch)
-            evaluator.run(val_loader)
-            say(f"epoch {engine.state.epoch}: val psnr_t1 {evaluator.state.metrics['psnr_t1']:.2f} dB, "
-                f"psnr_mean {evaluator.state.metrics['psnr_mean']:.2f} dB")
-
-        validated: set[int] = set()
-    if rank == 0:
-        LossLog(run_dir / "logs").attach(trainer, evaluator)
-        if tc.snapshot_videos and val_loader is not None:
-            clips = [val_data[i] for i in range(min(tc.snapshot_videos, len(val_data)))]
-            Snapshots(plain, clips, run_dir / "snapshots", n_input=n_input, horizon=horizon,
-                      every=tc.snapshot_every, device=device).attach(trainer)
-        if progress:
-            Progress(log=say).attach(trainer)
-    ckpt.attach(trainer, evaluator)  # after validation: best file first, then the regular one
-
-    # ---- run
-    interrupt = _Interrupt(trainer)
-    if trainer.state.epoch >= epochs:
-        say(f"already trained for {trainer.state.epoch} epochs (train.epochs {epochs}); nothing to do")
-    else:
-        with interrupt:
-            try:
-                trainer.run(train_loader, max_epochs=epochs)
-            except KeyboardInterrupt:
-                interrupt.hit = True
-            except RuntimeError:
-                if not interrupt.hit:  # e.g. a DataLoader worker killed by the same Ctrl-C
-                    raise
-
-    summary: dict[str, Any] = {
-        "model": name, "trained": True, "epoch": trainer.state.epoch, "iteration": trainer.state.iteration,
-        "resumed_from": resumed_from or None, "run_dir": str(run_dir),
-    }
-    if getattr(trainer.state, "nan_key", None):
-        raise VfpError(trainer.state.nan_message)
-    if interrupt.hit:
-        path = ckpt.save_now(trainer)
-        say(f"interrupted at epoch {trainer.state.epoch}, iteration {trainer.state.iteration}; "
-            f"checkpoint {path}; run train again to resume")
-        summary.update(interrupted=True, checkpoint=str(path) if path else None)
-        return summary
-
-    best = best_files(run_dir)
-    weights, source = plain.state_dict(), "last"
-    if best:
-        weights = torch.load(best[-1][1], map_location="cpu", weights_only=True)
-        source = best[-1][1].name
-    summary.update(interrupted=False, checkpoint=str(ckpt.last_checkpoint) if ckpt.last_checkpoint else None,
-                   best_psnr_t1=best[-1][0] if best else None, weights=source,
-                   model_path=str(run_dir / MODEL_FILE))
-    if rank == 0:
-        final = build_model(name, **dict(section.net))
-        final.load_state_dict(weights)
-        save_trained(run_dir / MODEL_FILE, name, section.net, final, n_output=n_output,
-                     extra={"epoch": trainer.state.epoch, "weights": source, **_data_meta(cfg)})
-        write_json_atomic(run_dir / "logs" / "summary.json", summary)
-        say(f"wrote {run_dir / MODEL_FILE} ({source} weights)")
-    return summary
+    built = recipe.build(Context(cfg.model, model, section, cfg.train, run.device, tuple(cfg.data.size)))
+    to_save = {**built.to_save, "trainer": built.trainer, "rng": RngState()}
+    resumed_from = _resume(cfg, run, to_save)
+    ckpt, interrupt = _attach_handlers(cfg, run, built.trainer, built, to_save, data, resumed_from, progress)
+    _run_epochs(built.trainer, data.train, run, interrupt)
+    return _finish(cfg, run, built, built.trainer, ckpt, interrupt, resumed_from)
 
 
 # ---------------------------------------------------------------- distributed entry point

@@ -6,10 +6,11 @@ import copy
 import pytest
 import torch
 
-from vfp.config import GanLossConfig, GanScheduleConfig
 from vfp.engines import create_evaluator, create_gan_trainer, create_supervised_trainer
 from vfp.engines.common import random_crop
-from vfp.models.registry import build_discriminator, build_model
+from vfp.models.registry import build_model
+from vfp.recipes.gan import GanLoss as GanLossConfig
+from vfp.recipes.gan import GanSchedule as GanScheduleConfig
 
 
 def _batch(b=2, t=4, size=16, seed=0):
@@ -25,8 +26,8 @@ def _seq2seq():
 def _gan(conditional=False):
     torch.manual_seed(0)
     g = build_model("multiscale_gan", n_input=2, scales=[4, 8, 16], features=[[8]] * 3, kernels=[3, 3, 3])
-    d = build_discriminator(channels=3, n_input=2, scales=[4, 8, 16], size=16, conv_features=[[4]] * 3,
-                            conv_kernels=[[3]] * 3, fc=[[8, 1]] * 3, conditional=conditional)
+    d = g.make_discriminator(16, conv_features=[[4]] * 3, conv_kernels=[[3]] * 3, fc=[[8, 1]] * 3,
+                             conditional=conditional)
     return g, d
 
 
@@ -102,13 +103,23 @@ def test_gan_adversarial_only_gives_generator_gradient(conditional):
     opt_g, opt_d = torch.optim.SGD(g.parameters(), 0.0), torch.optim.Adam(d.parameters(), 1e-3)
     loss = GanLossConfig(lam_lp=0.0, lam_gdl=0.0, lam_adv=1.0)
     trainer = create_gan_trainer(g, d, opt_g, opt_d, loss, GanScheduleConfig(), grad_clip=0.0)
+    d_step_grads = []
+    d_step = opt_d.step
+
+    def record_then_step(*args, **kwargs):  # D's gradients as its own update leaves them
+        d_step_grads.append([p.grad.clone() for p in d.parameters()])
+        return d_step(*args, **kwargs)
+
+    opt_d.step = record_then_step
     out = _run_step(trainer, _batch(t=3))
     grads = [p.grad for p in g.parameters()]
     assert all(gr is not None for gr in grads)
     assert sum(gr.abs().sum().item() for gr in grads) > 0
     assert out["loss_g"] > 0
-    # D's parameters take no gradient from the G step (D frozen there), and are trainable again after
-    assert all(p.requires_grad for p in d.parameters())
+    # the G step (after D's) added nothing to D's gradients: D was frozen there
+    assert len(d_step_grads) == 1
+    assert all(torch.equal(p.grad, before) for p, before in zip(d.parameters(), d_step_grads[0]))
+    assert all(p.requires_grad for p in d.parameters())  # and D is trainable again after
 
 
 def test_gan_g_warmup_leaves_d_unchanged():

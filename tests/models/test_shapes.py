@@ -2,7 +2,10 @@
 import pytest
 import torch
 
-from vfp.models import MODELS, build_model, model_kwargs
+from vfp.models import build_model, get_spec, model_kwargs, registered
+from vfp.recipes import get_recipe
+
+MODELS = {name: get_spec(name).cls for name in registered()}
 
 SMALL = {
     "seq2seq": dict(embed=8, hidden=(8, 8)),
@@ -40,7 +43,7 @@ def test_non_residual_in_range(name):
 
 def test_attributes():
     for name, cls in MODELS.items():
-        assert cls.trainable == (name != "copy_last")
+        assert get_recipe(get_spec(name).recipe).trains == (name != "copy_last")
         model = build_model(name, **SMALL[name])
         assert isinstance(model.n_input, int) and isinstance(model.stride, int)
     assert build_model("seq2seq", stride=8).stride == 8
@@ -81,10 +84,10 @@ def test_bad_sizes_refused(name):
 
 
 def test_unknown_model_lists_valid_names():
-    msg = "unknown model 'x'; valid: autoencoder, copy_last, multiscale_gan, seq2seq"
+    msg = "unknown model 'x'; registered: autoencoder, copy_last, multiscale_gan, seq2seq"
     with pytest.raises(ValueError, match=msg):
         build_model("x")
-    with pytest.raises(ValueError, match="valid"):
+    with pytest.raises(ValueError, match="registered"):
         model_kwargs("x")
 
 

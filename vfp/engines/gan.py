@@ -1,4 +1,4 @@
-"""Multi-scale generator (+ optional discriminator) trainer, after Mathieu et al. (2016).
+"""Multi-scale generator (+ optional discriminator) trainer (the ``gan`` recipe), after Mathieu et al. (2016).
 
 Per iteration (Ignite dcgan style): update D ``d_steps`` times on real vs DETACHED fake
 frames at every scale, then update G with ``multiscale_generator_loss`` (Lp + GDL at every
@@ -15,13 +15,12 @@ With ``n_output > 1`` the generator is teacher-forced over the steps and losses 
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 from ignite.engine import Engine
 from torch import nn
 
-from vfp.config import GanLossConfig, GanScheduleConfig
 from vfp.engines.common import (
     Keys,
     autocast,
@@ -35,6 +34,9 @@ from vfp.engines.common import (
     unwrap,
 )
 from vfp.losses import d_loss, multiscale_generator_loss, resize_to_scales
+
+if TYPE_CHECKING:
+    from vfp.recipes.gan import GanLoss, GanSchedule
 
 
 class ScalesForward(nn.Module):
@@ -52,7 +54,7 @@ class ScalesForward(nn.Module):
         return self.generator.predict_scales(context)
 
 
-def gan_phase(epoch: int, schedule: GanScheduleConfig) -> str:
+def gan_phase(epoch: int, schedule: GanSchedule) -> str:
     """``g_warmup`` | ``d_warmup`` | ``joint`` for a 1-based epoch."""
     if epoch <= schedule.g_warmup_epochs:
         return "g_warmup"
@@ -66,8 +68,8 @@ def create_gan_trainer(
     discriminator: nn.Module | None,
     opt_g: torch.optim.Optimizer,
     opt_d: torch.optim.Optimizer | None,
-    loss_cfg: GanLossConfig,
-    schedule_cfg: GanScheduleConfig,
+    loss_cfg: GanLoss,
+    schedule_cfg: GanSchedule,
     *,
     n_output: int = 1,
     grad_clip: float = 1.0,
@@ -157,5 +159,5 @@ def create_gan_trainer(
         return out
 
     engine = Engine(step)
-    engine.scaler = scaler_g
+    engine.scaler, engine.scaler_d = scaler_g, scaler_d  # exposed so the checkpoint saves them (fp16 only)
     return engine

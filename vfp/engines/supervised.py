@@ -1,4 +1,4 @@
-"""Supervised trainer (seq2seq, autoencoder) and the validation evaluator."""
+"""Supervised trainer (Lp + optional GDL, teacher forcing) and the validation evaluator."""
 from __future__ import annotations
 
 import torch
@@ -19,7 +19,7 @@ from vfp.engines.common import (
     split_clip,
     unwrap,
 )
-from vfp.losses import lp_loss
+from vfp.losses import gdl_loss, lp_loss
 from vfp.metrics import psnr_frames
 from vfp.frames import to_pixels
 
@@ -35,12 +35,14 @@ def create_supervised_trainer(
     crop: int = 0,
     channels_last: bool = False,
     p: float = 2,
+    lam_gdl: float = 0.0,
+    alpha: float = 1.0,
 ) -> Engine:
     """Engine whose step trains ``model`` on one batch dict (``frames [B, T, C, H, W]``).
 
     context = the first ``n_input`` frames, target = the next ``n_output``;
-    ``model(context, n_output, future=target)`` (teacher forcing), Lp loss (L2 by default),
-    backward, grad-norm clip (0 disables), step. Output: ``{"loss": float}``.
+    ``model(context, n_output, future=target)`` (teacher forcing), Lp loss (L2 by default)
+    plus ``lam_gdl`` times the gradient-difference loss (exponent ``alpha``) when > 0, backward, grad-norm clip (0 disables), step. Output: ``{"loss": float}``.
     """
     device = resolve_device(device)
     amp = effective_amp(amp, device)
@@ -55,6 +57,8 @@ def create_supervised_trainer(
         with autocast(amp, device):
             pred = model(context, n_output, future=target)
         loss = lp_loss(pred.float(), target, p)
+        if lam_gdl > 0:
+            loss = loss + lam_gdl * gdl_loss(pred.float(), target, alpha)
         optimizer_step(loss, optimizer, model.parameters(), grad_clip, scaler)
         return {Keys.LOSS.value: loss.item()}
 

@@ -18,6 +18,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from vfp.models.registry import register_model
 from vfp.models.seq2seq import check_context
 
 
@@ -35,10 +36,9 @@ class DoubleConv(nn.Sequential):
         self.in_ch, self.out_ch = in_ch, out_ch
 
 
+@register_model("autoencoder", recipe="supervised")
 class UNetAutoencoder(nn.Module):
     """``forward(context [B, T, C, H, W], n_future, future=None) -> [B, n_future, C, H, W]``."""
-
-    trainable = True
 
     def __init__(
         self,

@@ -4,11 +4,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vfp.models.registry import register_model
 
+
+@register_model("copy_last", recipe="none")
 class CopyLast(nn.Module):
     """``forward(context [B, T, C, H, W], n_future) -> [B, n_future, C, H, W]``."""
-
-    trainable = False
 
     def __init__(self, n_input: int = 1):
         super().__init__()

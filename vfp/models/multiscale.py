@@ -28,13 +28,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from vfp.models.registry import register_model
 from vfp.models.seq2seq import check_context
+from vfp.recipes import GanSection, net_schema
 
 Size = int | tuple[int, int]
 
@@ -82,8 +85,6 @@ class MultiScaleGenerator(nn.Module):
     every ``H * scales[k] / scales[-1]`` an integer (16 for the default scales).
     """
 
-    trainable = True
-
     def __init__(
         self,
         n_input: int = 4,
@@ -121,6 +122,11 @@ class MultiScaleGenerator(nn.Module):
                 nn.init.zeros_(layers[-1].weight)
                 nn.init.zeros_(layers[-1].bias)
             self.stages.append(nn.Sequential(*layers))
+
+    def make_discriminator(self, size: int, **kwargs) -> "MultiScaleDiscriminator":
+        """The discriminator that goes with this generator, for ``size`` x ``size`` finest-scale frames."""
+        return MultiScaleDiscriminator(channels=self.channels, n_input=self.n_input, scales=list(self.scales),
+                                       size=size, **kwargs)
 
     def scale_sizes(self, h: int, w: int) -> list[tuple[int, int]]:
         """Run-time (h_k, w_k) of every stage for frames of size h x w."""
@@ -228,3 +234,21 @@ class MultiScaleDiscriminator(nn.Module):
                 x = torch.cat([_resize(stacked, tuple(x.shape[-2:])), x], dim=1)
             logits.append(net(x))
         return torch.cat(logits, dim=1)
+
+
+
+GeneratorNet = net_schema(MultiScaleGenerator)
+DiscriminatorNet = net_schema(MultiScaleDiscriminator, exclude=("channels", "n_input", "scales", "size"))
+
+
+@dataclass(frozen=True)
+class MultiScaleGanSection(GanSection):
+    """``multiscale_gan: {lr, n_output, net, discriminator, lr_d, loss, schedule}``; ``net`` and
+    ``discriminator`` take the constructors' keywords (their defaults live in the constructors)."""
+
+    net: GeneratorNet = field(default_factory=GeneratorNet)
+    discriminator: DiscriminatorNet = field(default_factory=DiscriminatorNet)
+
+
+# registered here, below the discriminator its section describes
+register_model("multiscale_gan", recipe="gan", params=MultiScaleGanSection)(MultiScaleGenerator)

@@ -1,49 +1,113 @@
-"""Model registry: names used in configs -> model classes."""
+"""Model registry: ``@register_model(name, recipe=..., params=...)`` and discovery.
+
+Built-in models register themselves when :mod:`vfp.models` is imported. User models register
+from modules named in ``plugins:`` (params.yaml; imported from ``PYTHONPATH`` or the current
+folder) or from installed packages through the entry-point group ``vfp.models``.
+"""
 from __future__ import annotations
 
-import inspect
+import dataclasses
+import importlib
+import sys
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Callable, Iterable
 
 from torch import nn
 
-from vfp.models.autoencoder import UNetAutoencoder
-from vfp.models.copy_last import CopyLast
-from vfp.models.multiscale import MultiScaleDiscriminator, MultiScaleGenerator
-from vfp.models.seq2seq import Seq2Seq
+from vfp.errors import VfpError
 
-MODELS: dict[str, type[nn.Module]] = {
-    "seq2seq": Seq2Seq,
-    "autoencoder": UNetAutoencoder,
-    "multiscale_gan": MultiScaleGenerator,
-    "copy_last": CopyLast,
-}
+ENTRY_POINT_GROUP = "vfp.models"
 
 
-def _model_class(name: str) -> type[nn.Module]:
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; valid: {', '.join(sorted(MODELS))}")
-    return MODELS[name]
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the registry knows about one model: class, recipe name, params section schema, module."""
+
+    name: str
+    cls: type[nn.Module]
+    recipe: str
+    section: type  # frozen dataclass of the params section ``<name>: {lr, n_output, net: {...}, ...}``
+    module: str
 
 
-def build_model(name: str, **kwargs) -> nn.Module:
+REGISTRY: dict[str, ModelSpec] = {}
+_entry_points_loaded = False
+
+
+def register_model(name: str, *, recipe: str = "supervised", params: type | None = None) -> Callable[[type], type]:
+    """Class decorator: register an ``nn.Module`` under ``name`` (the value of ``model:`` in params.yaml).
+
+    ``recipe``: how it trains (``supervised`` | ``gan`` | ``none`` or any registered recipe).
+    ``params``: a frozen dataclass: either the whole section (a subclass of the recipe's section
+    class, with a ``net`` field) or only the ``net`` part (its fields are the constructor keywords);
+    by default a ``net`` schema is derived from the constructor's annotated keyword arguments.
+    """
+    def decorate(cls: type) -> type:
+        from vfp.recipes import get_recipe, section_for
+
+        section = section_for(get_recipe(recipe), cls, params)
+        old = REGISTRY.get(name)
+        if old is not None and (old.cls.__module__, old.cls.__qualname__) != (cls.__module__, cls.__qualname__):
+            raise ValueError(f"model name {name!r} is already registered by {old.module}.{old.cls.__name__}")
+        REGISTRY[name] = ModelSpec(name, cls, recipe, section, cls.__module__)
+        return cls
+
+    return decorate
+
+
+def load_plugins(modules: Iterable[str], root: Path | None = None) -> None:
+    """Import each plugin module (from ``PYTHONPATH`` or ``root``, default the current folder)."""
+    folder = str(Path(root or Path.cwd()).resolve())
+    if folder not in sys.path:
+        sys.path.append(folder)
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise VfpError(f"plugins: cannot import {module!r} ({err}); put it on PYTHONPATH or in "
+                           f"{folder}") from None
+
+
+def load_entry_points() -> None:
+    """Import the modules that installed packages declare in the ``vfp.models`` entry-point group."""
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            ep.load()
+        except Exception as err:  # noqa: BLE001 - a broken third-party package must not hide the others
+            print(f"warning: entry point {ep.name} ({ep.value}) of group {ENTRY_POINT_GROUP} failed: {err}",
+                  file=sys.stderr)
+
+
+def registered() -> list[str]:
+    """Names of every registered model, sorted."""
+    load_entry_points()
+    return sorted(REGISTRY)
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The registration of ``name``; ValueError listing the registered names otherwise."""
+    if name not in REGISTRY:
+        load_entry_points()
+    if name not in REGISTRY:
+        raise ValueError(f"unknown model {name!r}; registered: {', '.join(registered())} "
+                         f"(add yours with @register_model and plugins: in params.yaml)")
+    return REGISTRY[name]
+
+
+def build_model(name: str, **kwargs: Any) -> nn.Module:
     """Instantiate the model registered as ``name`` with constructor kwargs."""
-    return _model_class(name)(**kwargs)
-
-
-def build_discriminator(**kwargs) -> MultiScaleDiscriminator:
-    """The discriminator that goes with ``multiscale_gan``."""
-    return MultiScaleDiscriminator(**kwargs)
-
-
-def _defaults(cls: type) -> dict:
-    params = inspect.signature(cls.__init__).parameters.values()
-    return {p.name: p.default for p in params if p.name != "self"}
+    return get_spec(name).cls(**kwargs)
 
 
 def model_kwargs(name: str) -> dict:
-    """Constructor keyword arguments of model ``name`` with their defaults."""
-    return _defaults(_model_class(name))
-
-
-def discriminator_kwargs() -> dict:
-    """Constructor keyword arguments of the discriminator with their defaults."""
-    return _defaults(MultiScaleDiscriminator)
+    """Constructor keyword arguments of model ``name`` with their defaults (from its ``net`` schema)."""
+    net_cls = dataclasses.fields(get_spec(name).section)
+    net = next(f for f in net_cls if f.name == "net")
+    default = net.default if net.default is not dataclasses.MISSING else net.default_factory()
+    return {f.name: getattr(default, f.name) for f in dataclasses.fields(default)}

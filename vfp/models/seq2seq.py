@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from vfp.models.convlstm import ConvLSTMStack
+from vfp.models.registry import register_model
 
 
 def _n_down(stride: int) -> int:
@@ -26,6 +27,7 @@ def _n_down(stride: int) -> int:
     return n
 
 
+@register_model("seq2seq", recipe="supervised")
 class Seq2Seq(nn.Module):
     """``forward(context [B, T, C, H, W], n_future, future=None) -> [B, n_future, C, H, W]``.
 
@@ -34,8 +36,6 @@ class Seq2Seq(nn.Module):
     instead of the true frame (scheduled sampling, one draw per step for the batch).
     Eval or ``future=None``: autoregressive.
     """
-
-    trainable = True
 
     def __init__(
         self,

@@ -1,0 +1,124 @@
+"""The recipe contract: how a registered model trains.
+
+A recipe owns the params section schema shared by its models (``section``) and builds, from a
+plain model and its validated section, everything training needs (:class:`Built`): the Ignite
+trainer, the objects to checkpoint (models, optimizers, AMP scalers) and the model validation
+runs. Generic code (vfp.training) asks the recipe; it never asks which model it holds.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from vfp.config import Params, bounded
+
+RECIPES: dict[str, "Recipe"] = {}
+
+
+@dataclass(frozen=True)
+class Section(Params):
+    """Fields every model section has: ``lr``, ``n_output`` and ``net`` (the constructor keywords)."""
+
+    lr: float = bounded(0.001, ge=0)
+    n_output: int = bounded(1, ge=1)
+    weight_decay: float = bounded(0.0, ge=0)
+    net: Any = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    """What a recipe gets to build from: the plain model, its section, train settings, device."""
+
+    name: str
+    model: nn.Module
+    section: Any
+    train: Any  # vfp.config.TrainConfig
+    device: torch.device
+    frame_size: tuple[int, int]
+
+
+@dataclass
+class Built:
+    """A recipe's product. ``to_save``: objects to checkpoint besides trainer and RNG (keys: model,
+    optimizer, scaler, and e.g. discriminator, optimizer_d, scaler_d); ``eval_model``: what validation runs."""
+
+    trainer: Any  # ignite Engine
+    to_save: dict[str, Any]
+    eval_model: nn.Module
+
+
+class Recipe:
+    """Base class: ``section`` is the schema base of its models; ``trains`` False = nothing to fit."""
+
+    name = ""
+    section: type = Section
+    trains = True
+
+    def check(self, name: str, section: Any, model: nn.Module, cfg: Any) -> str | None:
+        """Config-time check of the selected model; return a one-line problem (naming the key) or None."""
+        return None
+
+    def build(self, ctx: Context) -> Built:
+        raise NotImplementedError
+
+
+def register_recipe(recipe: Recipe) -> Recipe:
+    RECIPES[recipe.name] = recipe
+    return recipe
+
+
+def get_recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; registered: {', '.join(sorted(RECIPES))}")
+    return RECIPES[name]
+
+
+def optimizer(params, section: Any) -> torch.optim.Optimizer:
+    """Adam with the section's ``lr`` and ``weight_decay`` (AdamW when weight_decay > 0)."""
+    if section.weight_decay > 0:
+        return torch.optim.AdamW(params, lr=section.lr, weight_decay=section.weight_decay)
+    return torch.optim.Adam(params, lr=section.lr)
+
+
+def net_schema(cls: type, exclude: tuple[str, ...] = ()) -> type:
+    """A frozen ``net`` dataclass derived from ``cls.__init__``'s keyword arguments and their defaults
+    (the defaults stay in one place: the constructor); ``exclude``: arguments the recipe fills in."""
+    hints = typing.get_type_hints(cls.__init__)
+    fields = []
+    for p in inspect.signature(cls.__init__).parameters.values():
+        if p.name in ("self", *exclude) or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.default is inspect.Parameter.empty:
+            raise TypeError(f"{cls.__name__}.__init__: argument {p.name} needs a default (or pass params=)")
+        tp = hints.get(p.name, type(p.default))
+        fields.append((p.name, tp, dataclasses.field(default=p.default)))
+    return dataclasses.make_dataclass(f"{cls.__name__}Net", fields, bases=(Params,), frozen=True)
+
+
+def section_for(recipe: Recipe, cls: type, params: type | None) -> type:
+    """The section schema of a model: ``params`` itself when it is a section (has ``net``), else the
+    recipe's section with ``net`` typed as ``params`` (or as :func:`net_schema` of the class)."""
+    if params is not None and not dataclasses.is_dataclass(params):
+        raise TypeError(f"params of {cls.__name__} must be a dataclass, got {params!r}")
+    if params is not None and "net" in {f.name for f in dataclasses.fields(params)}:
+        if not issubclass(params, recipe.section):
+            raise TypeError(f"{params.__name__} must subclass the {recipe.name} recipe's {recipe.section.__name__}")
+        return params
+    net = params or net_schema(cls)
+    return dataclasses.make_dataclass(f"{cls.__name__}Section", [("net", net, dataclasses.field(default_factory=net))],
+                                      bases=(recipe.section,), frozen=True)
+
+
+def as_kwargs(net: Any) -> dict[str, Any]:
+    """A ``net`` value (dataclass or mapping) -> plain constructor keyword arguments (lists, not tuples)."""
+    def plain(v):
+        return [plain(x) for x in v] if isinstance(v, (list, tuple)) else v
+
+    items = net.items() if isinstance(net, Mapping) else ((f.name, getattr(net, f.name)) for f in dataclasses.fields(net))
+    return {k: plain(v) for k, v in items}

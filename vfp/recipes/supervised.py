@@ -1,0 +1,47 @@
+"""``supervised``: one model, one optimizer, loss = Lp + ``lam_gdl`` * GDL (teacher forcing over ``n_output``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vfp.config import Params, bounded
+from vfp.recipes.base import Built, Context, Recipe, Section, optimizer, register_recipe
+
+
+@dataclass(frozen=True)
+class SupervisedLoss(Params):
+    p: int = bounded(2, ge=1)  # 1: L1, 2: L2
+    lam_gdl: float = bounded(0.0, ge=0)  # weight of the gradient-difference loss (0: off)
+    alpha: float = bounded(1.0, gt=0)  # GDL exponent
+
+
+@dataclass(frozen=True)
+class SupervisedSection(Section):
+    """``<model>: {lr, n_output, weight_decay, loss: {p, lam_gdl, alpha}, net: {...}}``."""
+
+    loss: SupervisedLoss = field(default_factory=SupervisedLoss)
+
+
+class SupervisedRecipe(Recipe):
+    name = "supervised"
+    section = SupervisedSection
+
+    def build(self, ctx: Context) -> Built:
+        import ignite.distributed as idist
+
+        from vfp.engines.common import maybe_compile
+        from vfp.engines.supervised import create_supervised_trainer
+
+        tc, sec = ctx.train, ctx.section
+        run_model = idist.auto_model(maybe_compile(ctx.model, tc.compile, ctx.device))
+        opt = idist.auto_optim(optimizer(ctx.model.parameters(), sec))
+        trainer = create_supervised_trainer(run_model, opt, n_output=sec.n_output, grad_clip=tc.grad_clip,
+                                            device=ctx.device, amp=tc.amp, crop=tc.crop,
+                                            channels_last=tc.channels_last, p=sec.loss.p,
+                                            lam_gdl=sec.loss.lam_gdl, alpha=sec.loss.alpha)
+        to_save = {"model": ctx.model, "optimizer": opt}
+        if trainer.scaler is not None:
+            to_save["scaler"] = trainer.scaler
+        return Built(trainer, to_save, eval_model=run_model)
+
+
+register_recipe(SupervisedRecipe())
