@@ -29,11 +29,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 @contextmanager
-def atomic_open(path: Path) -> Iterator[BinaryIO]:
+def atomic_open(path: Path, durable: bool = True) -> Iterator[BinaryIO]:
     """A binary handle on a temp file beside ``path``; on success it is fsynced and renamed to ``path``.
 
     For writers that want a file object (``torch.save``, imageio, ...). On an exception the
-    temp file is removed and ``path`` is left as it was.
+    temp file is removed and ``path`` is left as it was. ``durable=False`` skips the fsync (still
+    atomic for readers) for derived data that is checked and rebuilt when bad, like the frame cache.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -42,7 +43,8 @@ def atomic_open(path: Path) -> Iterator[BinaryIO]:
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
