@@ -12,10 +12,10 @@ compile), on the same pre-loaded in-memory batches (``train.batch_size`` clips o
   ``trainer._process_function(trainer, batch)``;
 * ``engine``: ``trainer.run(batches)``, no handlers;
 * ``engine+handlers``: the same step in an engine with the project's per-iteration handlers
-  (``Progress`` = RunningAverages + tqdm ProgressBar, ``NanGuard``, ``LossLog``).
+  (``Progress`` = RunningAverages + tqdm ProgressBar, ``NanGuard``, ``LiveLog``).
 
 Engine times cover the run's STARTED event to the last ITERATION_COMPLETED (so per-epoch work such
-as LossLog's CSV/PNG flush, checkpoints and validation is not in them); the modes alternate over
+as LiveLog's per-epoch dvclive writes, checkpoints and validation is not in them); the modes alternate over
 several repeats and the median step time of each is kept. Target: engine overhead <= 5%.
 multiscale_gan runs its full GAN phase (D update, then G with the adversarial term; the
 ``g_warmup_epochs`` of params.yaml is set to 0 here so that D runs from the first iteration).
@@ -24,7 +24,7 @@ Every model runs in a fresh subprocess, which also gives a clean peak memory:
 ``torch.cuda.max_memory_allocated`` on CUDA, peak RSS (``ru_maxrss``) on CPU, with the RSS before the
 model was built (Python + torch + batches) reported beside it. The peak is read right after the
 warm-up steps (model, optimizer state, activations), before the timed runs load the handlers
-(tqdm, matplotlib for LossLog); the process's final peak is in the JSON too (``memory.peak_mb``). Writes ``benchmarks/results/step.json``
+(tqdm, dvclive for LiveLog); the process's final peak is in the JSON too (``memory.peak_mb``). Writes ``benchmarks/results/step.json``
 (``step_<device>_<amp>...json`` for non-default flags).
 """
 from __future__ import annotations
@@ -148,11 +148,11 @@ def make_engine(bench: Bench, handlers: bool, log_dir: Path):
 
     engine.add_event_handler(Events.STARTED, started)  # first STARTED handler
     if handlers:
-        from vfp.handlers.loss_log import LossLog
+        from vfp.handlers.live import LiveLog
         from vfp.handlers.progress import NanGuard, Progress
 
         NanGuard(log=lambda _m: None).attach(engine)
-        LossLog(log_dir).attach(engine)
+        LiveLog(log_dir).attach(engine)
         Progress().attach(engine)
 
     def done(_e):

@@ -109,7 +109,7 @@ def test_repro_then_experiment_then_diff(project: Path):
     plots = json.loads(_dvc("plots", "show", "--json", cwd=project).stdout)["data"]
     psnr_plot = json.dumps(plots["PSNR per horizon step (model vs copy-last)"])
     assert "copy_last_psnr" in psnr_plot and f"{metrics['psnr_t1']}" in psnr_plot  # drawn from this run's CSV
-    assert "models/multiscale_gan/logs/train_epoch.csv" in plots
+    assert "models/multiscale_gan/logs/plots/metrics/train/loss_g.tsv" in plots  # dvclive curves
 
     assert "didn't change" in _dvc("repro", cwd=project).stdout  # a second repro does nothing
     assert _stale_stages(project, {"data": {"interval": 3}}) == {"train", "evaluate"}

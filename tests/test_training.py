@@ -85,10 +85,14 @@ def test_two_epochs_equal_one_plus_resumed_one(tmp_path, model, crop):
         for key in a[part]:
             assert torch.equal(a[part][key], b[part][key]), (part, key)
     assert a["trainer"]["iteration"] == b["trainer"]["iteration"]
-    # loss log kept epoch 1 of the first run and appended epoch 2
-    rows = (tmp_path / "split" / "logs" / "train_epoch.csv").read_text().splitlines()
-    assert [r.split(",")[0] for r in rows] == ["epoch", "1", "2"]
-    assert rows == (tmp_path / "straight" / "logs" / "train_epoch.csv").read_text().splitlines()
+    # the dvclive curves kept epoch 1 of the first run and appended epoch 2: the same rows as straight
+    curves = sorted((tmp_path / "split" / "logs" / "plots" / "metrics").rglob("*.tsv"))
+    assert curves and {p.parent.name for p in curves} == {"train", "val"}
+    for path in curves:
+        rows = path.read_text().splitlines()
+        assert [r.split("\t")[0] for r in rows] == ["step", "1", "2"], path
+        twin = tmp_path / "straight" / path.relative_to(tmp_path / "split")
+        assert rows == twin.read_text().splitlines(), path
 
 
 def test_corrupt_latest_checkpoint_falls_back_with_warning(tmp_path, capsys):

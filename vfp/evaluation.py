@@ -88,11 +88,17 @@ def load_model_for(cfg: Config, model_path: Path) -> nn.Module:
 
 
 def read_loss_history(logs_dir: Path) -> list[dict] | None:
-    """Per-epoch training losses from ``<logs_dir>/train_epoch.csv`` (or a TSV / per-step file).
+    """Per-epoch training losses: dvclive's curves in ``<logs_dir>`` (what training writes, see
+    vfp.handlers.live), else ``<logs_dir>/train_epoch.csv`` (or a TSV / per-step file).
 
     Rows are ``{column: float}`` (``epoch``/``step`` as int); None when no log file exists.
     """
+    from vfp.handlers.live import read_history
+
     logs_dir = Path(logs_dir)
+    live = read_history(logs_dir)
+    if live:
+        return live
     for name in LOSS_FILES:
         path = logs_dir / name
         if not path.is_file():

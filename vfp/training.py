@@ -39,7 +39,7 @@ from vfp.handlers.checkpoint import (
     run_params,
     write_json_atomic,
 )
-from vfp.handlers.loss_log import LossLog
+from vfp.handlers.live import LiveLog
 from vfp.handlers.progress import NanGuard, Progress
 from vfp.handlers.snapshots import Snapshots
 from vfp.modelio import MODEL_FILE, check_writable, save_trained
@@ -236,7 +236,7 @@ def _attach_validation(cfg: Config, run: _Run, trainer: Engine, eval_model: nn.M
 
 def _attach_logging(trainer: Engine, evaluator: Engine | None, run_dir: Path) -> None:
     """Loss / metric logs of the run (rank 0)."""
-    LossLog(run_dir / "logs").attach(trainer, evaluator)
+    LiveLog(run_dir).attach(trainer, evaluator)
 
 
 def _attach_handlers(cfg: Config, run: _Run, trainer: Engine, built: Built, to_save: dict[str, Any],

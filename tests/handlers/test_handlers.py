@@ -1,4 +1,4 @@
-"""Handlers in isolation: RNG state, checkpoint guard, NaN guard, loss log, snapshots."""
+"""Handlers in isolation: RNG state, checkpoint guard, NaN guard, snapshots (the dvclive log: test_live.py)."""
 from __future__ import annotations
 
 import random
@@ -8,7 +8,7 @@ import pytest
 import torch
 from ignite.engine import Engine
 
-from vfp.handlers import CheckpointHandler, LossLog, NanGuard, RngState, Snapshots
+from vfp.handlers import CheckpointHandler, NanGuard, RngState, Snapshots
 from vfp.handlers.checkpoint import checkpoint_files, load_latest
 
 
@@ -63,28 +63,6 @@ def test_load_latest_skips_garbage_and_ignores_temp_files(tmp_path):
     assert load_latest(tmp_path, {"model": fresh}, log=msgs.append) == tmp_path / "checkpoint_3.pt"
     assert torch.equal(fresh.weight, model.weight)
     assert len(msgs) == 1 and msgs[0].startswith("warning: checkpoint") and "checkpoint_9.pt" in msgs[0]
-
-
-def test_loss_log_resume_keeps_earlier_rows_and_drops_later(tmp_path):
-    def run(epochs, start_state=None):
-        engine = _engine([{"loss": float(i), "loss_d": 0.5} for i in range(100)])
-        if start_state:
-            engine.load_state_dict(start_state)
-        LossLog(tmp_path, every=2).attach(engine)
-        engine.run(range(4), max_epochs=epochs)
-        return engine
-
-    run(3)
-    text = (tmp_path / "train_epoch.csv").read_text().splitlines()
-    assert text[0] == "epoch,loss_d,loss" and [r.split(",")[0] for r in text[1:]] == ["1", "2", "3"]
-    # resume from the end of epoch 1: epochs 2 and 3 are recomputed, not duplicated
-    run(2, {"iteration": 4, "epoch_length": 4, "max_epochs": 2})
-    rows = (tmp_path / "train_epoch.csv").read_text().splitlines()
-    assert [r.split(",")[0] for r in rows[1:]] == ["1", "2"]
-    steps = (tmp_path / "train_steps.csv").read_text().splitlines()
-    assert steps[0].startswith("step,epoch,") and [r.split(",")[0] for r in steps[1:]] == ["2", "4", "6", "8"]
-    assert (tmp_path / "loss_curves.png").stat().st_size > 0
-    assert not list(tmp_path.glob(".*tmp*"))
 
 
 def test_snapshots_names_and_latest(tmp_path):
