@@ -1,0 +1,136 @@
+"""Warp: next frame by moving pixels of the last frames along a predicted dense motion field.
+
+The DVF / DMVFN family (Liu et al. 2017, Hu et al. 2023) in small: a U-Net-like CNN reads the
+``n_input`` context frames and their differences ([B, n_input*C + (n_input-1)*C, H, W]), and its
+decoder predicts a flow at every level (coarse to fine: each level's flow is upsampled x2, doubled,
+and refined by the next, so large motion costs few parameters). The next frame is the last frame
+warped by the finest flow with ``torch.nn.functional.grid_sample`` (bilinear, border padding).
+With ``blend`` the net also predicts a second flow for the frame before the last and a mask ``m`` in
+[0, 1]: ``(1 - m) * warp(last, f1) + m * warp(prev, f2)`` (occlusions: pixels seen only there).
+
+Starting point: every flow head and the mask are zero-initialised, so an untrained net is exactly
+copy-last (zero motion, ``m = 0``), and still content stays still unless training says otherwise.
+Flows are in pixels at the input size. Multi-step: rolled out on its own predictions (on the true
+frames when training with ``future``). ``stride = 2 ** (len(features) - 1)``.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from vfp.models.seq2seq import check_context
+
+
+def conv_block(in_ch: int, out_ch: int, stride: int = 1) -> nn.Sequential:
+    """3x3 conv (stride) -> GroupNorm -> LeakyReLU -> 3x3 conv -> GroupNorm -> LeakyReLU."""
+    def norm():
+        return nn.GroupNorm(math.gcd(8, out_ch), out_ch)
+
+    return nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1, bias=False), norm(), nn.LeakyReLU(0.1, inplace=True),
+        nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False), norm(), nn.LeakyReLU(0.1, inplace=True),
+    )
+
+
+def zero_conv(in_ch: int, out_ch: int) -> nn.Conv2d:
+    conv = nn.Conv2d(in_ch, out_ch, 3, padding=1)
+    nn.init.zeros_(conv.weight)
+    nn.init.zeros_(conv.bias)
+    return conv
+
+
+def base_grid(h: int, w: int, device, dtype) -> torch.Tensor:
+    """Pixel coordinates [1, 2, H, W] (x, y) of every pixel."""
+    ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=dtype),
+                            torch.arange(w, device=device, dtype=dtype), indexing="ij")
+    return torch.stack([xs, ys])[None]
+
+
+def warp(frame: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Backward warp: ``out[y, x] = frame[y + flow_y, x + flow_x]`` (bilinear, border); flow [B, 2, H, W]
+    in pixels (x first). A zero flow returns ``frame`` exactly."""
+    h, w = frame.shape[-2:]
+    pos = base_grid(h, w, frame.device, frame.dtype) + flow
+    gx = pos[:, 0] * (2 / max(w - 1, 1)) - 1
+    gy = pos[:, 1] * (2 / max(h - 1, 1)) - 1
+    return F.grid_sample(frame, torch.stack([gx, gy], dim=-1), mode="bilinear", padding_mode="border",
+                         align_corners=True)
+
+
+def upsample_flow(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Flow at a coarser level -> ``size``, values scaled with the resolution."""
+    scale = torch.tensor([size[1] / flow.shape[-1], size[0] / flow.shape[-2]], device=flow.device,
+                         dtype=flow.dtype).view(1, 2, 1, 1)
+    return F.interpolate(flow, size=size, mode="bilinear", align_corners=False) * scale
+
+
+class WarpNet(nn.Module):
+    """``forward(context [B, T, C, H, W], n_future, future=None) -> [B, n_future, C, H, W]``."""
+
+    trainable = True
+
+    def __init__(self, n_input: int = 4, channels: int = 3, features: tuple[int, ...] = (24, 48, 96, 128),
+                 blend: bool = True, max_flow: float = 0.0):
+        super().__init__()
+        features = tuple(features)
+        if not features:
+            raise ValueError("features must not be empty")
+        if blend and n_input < 2:
+            raise ValueError("blend needs n_input >= 2 (it warps the frame before the last too)")
+        self.n_input, self.channels, self.blend, self.max_flow = n_input, channels, blend, max_flow
+        self.stride = 2 ** (len(features) - 1)
+        in_ch = (2 * n_input - 1) * channels
+        self.down = nn.ModuleList(conv_block(i, o, stride=1 if k == 0 else 2)
+                                  for k, (i, o) in enumerate(zip((in_ch, *features[:-1]), features)))
+        pairs = list(zip(features[:-1], features[1:]))[::-1]  # (skip, deeper), deepest first
+        self.up = nn.ModuleList(conv_block(d + s, s) for s, d in pairs)
+        self.n_out = 5 if blend else 2  # flow(s) + mask
+        self.heads = nn.ModuleList(zero_conv(c, self.n_out) for c in (features[-1], *[s for s, _ in pairs]))
+
+    def motion(self, frames: torch.Tensor) -> torch.Tensor:
+        """frames [B, n_input, C, H, W] -> raw head output at full size [B, 2 or 5, H, W] (flows in pixels)."""
+        diffs = frames[:, 1:] - frames[:, :-1]
+        x = torch.cat([rearrange(frames, "b t c h w -> b (t c) h w"),
+                       rearrange(diffs, "b t c h w -> b (t c) h w")], dim=1)
+        skips = []
+        for block in self.down:
+            x = block(x)
+            skips.append(x)
+        out = self.heads[0](x)
+        for up, head, skip in zip(self.up, self.heads[1:], reversed(skips[:-1])):
+            x = up(torch.cat([F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False), skip], 1))
+            coarse = F.interpolate(out, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            flows = coarse[:, : self.n_out - 1 if self.blend else 2] * 2  # pixel units double per level
+            coarse = torch.cat([flows, coarse[:, flows.shape[1]:]], 1)
+            out = coarse + head(x)
+        return out
+
+    def step(self, frames: torch.Tensor) -> torch.Tensor:
+        """frames [B, n_input, C, H, W] -> next frame [B, C, H, W]."""
+        out = self.motion(frames)
+        flow = out[:, :2]
+        if self.max_flow > 0:
+            flow = self.max_flow * torch.tanh(flow / self.max_flow)
+        last = frames[:, -1]
+        # last + (warp - identity warp): exactly the last frame where the flow is 0 (grid_sample alone
+        # is off by ~1e-5, which a still frame's 100 dB PSNR would notice)
+        pred = last + (warp(last, flow) - warp(last, torch.zeros_like(flow)))
+        if self.blend:
+            mask = out[:, 4:5].clamp(0, 1)  # exactly 0 at init (clamp passes gradients at the bounds)
+            pred = pred + mask * (warp(frames[:, -2], out[:, 2:4]) - pred)
+        return pred.clamp(-1, 1)
+
+    def forward(self, context: torch.Tensor, n_future: int, future: torch.Tensor | None = None) -> torch.Tensor:
+        check_context(context, self.n_input, self.stride)
+        teacher = self.training and future is not None
+        seq = context[:, -self.n_input:]
+        preds = []
+        for k in range(n_future):
+            preds.append(self.step(seq[:, -self.n_input:]))
+            nxt = future[:, k] if teacher else preds[-1]
+            seq = torch.cat([seq, nxt[:, None]], dim=1)
+        return torch.stack(preds, dim=1)
