@@ -1,6 +1,6 @@
 """Model files: ``models/<model>/model.pt``, written by training, read by evaluate and ``vfp predict``.
 
-Format ``vfp-model/1``: a dict ``{"format", "model", "net", "state_dict", "n_input", "n_output", ...}``
+Format ``vfp-model/1``: a dict ``{"format", "model", "module", "net", "state_dict", "n_input", "n_output", ...}``
 (plus ``size`` / ``interval`` the model was trained at, and any extra keys training adds).
 Loading rebuilds the model through the registry by name, so inference never imports training.
 """
@@ -25,8 +25,11 @@ __all__ = ["MODEL_FILE", "MODEL_FORMAT", "check_writable", "load_trained", "load
 def save_trained(path: Path, name: str, net: Mapping[str, Any], model: nn.Module, *,
                  n_output: int, extra: Mapping[str, Any] | None = None) -> Path:
     """Write the evaluation file atomically: ``{"format", "model", "net", "state_dict", "n_input", ...}``."""
+    from vfp.models.registry import REGISTRY
+
     plain = unwrap(model)
-    data = {"format": MODEL_FORMAT, "model": name, "net": dict(net),
+    module = REGISTRY[name].module if name in REGISTRY else type(plain).__module__
+    data = {"format": MODEL_FORMAT, "model": name, "module": module, "net": dict(net),
             "state_dict": {k: v.detach().cpu() for k, v in plain.state_dict().items()},
             "n_input": int(plain.n_input), "n_output": int(n_output), **dict(extra or {})}
     return atomic_save(Path(path), data)
@@ -48,8 +51,12 @@ def load_trained(path: str | Path, map_location: str | torch.device = "cpu") -> 
     """``model.pt`` -> ``(model name, model in eval mode)``; one-line VfpError for anything else."""
     from vfp.models.registry import build_model
 
+    from vfp.models.registry import REGISTRY, load_plugins
+
     path = Path(path)
     data = _read(path, map_location)
+    if data.get("model") not in REGISTRY and isinstance(data.get("module"), str):
+        load_plugins([data["module"]])  # a plugin model: its module registers it (vfp predict without params)
     try:
         model = build_model(data["model"], **data["net"])
         model.load_state_dict(data["state_dict"])

@@ -113,19 +113,7 @@ def _params_data(params: Path | None):
     return load_config(params).data
 
 
-def predict_video(video: str | os.PathLike, checkpoint: str | os.PathLike, steps: int, out: str | os.PathLike,
-                  *, size: tuple[int, int] | None = None, interval: int | None = None,
-                  params: str | os.PathLike | None = "params.yaml", device: str = "cpu",
-                  fps: float = 4) -> PredictResult:
-    """Predict ``steps`` frames after the context of ``video``; write the GIF pair (see module doc)."""
-    from vfp.data.video import VideoReadError, probe, read_frames
-    from vfp.engines.common import resolve_device
-    from vfp.evaluation import gif_scale
-    from vfp.frames import to_model
-    from vfp.gif import EXPECTED_COLOUR, GENERATED_COLOUR, write_gif
-    from vfp.modelio import check_writable, load_trained
-
-    video, checkpoint = Path(video), Path(checkpoint)
+def _check_args(video: Path, steps: int, size, interval) -> None:
     if steps < 1:
         raise VfpError(f"--steps must be >= 1, got {steps}")
     if interval is not None and interval < 1:
@@ -134,9 +122,10 @@ def predict_video(video: str | os.PathLike, checkpoint: str | os.PathLike, steps
         raise VfpError(f"--size must be >= 8 on each side, got {list(size)}")
     if not video.is_file():
         raise VfpError(f"{video}: no such video file")
-    expected_path, generated_path = output_paths(out)
-    check_writable(generated_path.parent)
-    name, model = load_trained(checkpoint)
+
+
+def _frame_settings(checkpoint: Path, name: str, model, size, interval, params) -> tuple[tuple[int, int], int]:
+    """Frame size and interval: the arguments, else the model file's, else params.yaml's (interval 1)."""
     meta = checkpoint_meta(checkpoint)
     data = None
     if size is None or interval is None:
@@ -151,13 +140,19 @@ def predict_video(video: str | os.PathLike, checkpoint: str | os.PathLike, steps
     stride = int(getattr(model, "stride", 1))
     if size[0] % stride or size[1] % stride:
         raise VfpError(f"--size {list(size)}: {name} needs sides divisible by {stride}")
+    return size, interval
+
+
+def _read_clip(video: Path, name: str, n_in: int, steps: int, size, interval):
+    """The last context (+ true continuation when the video has it): ``(clip, indices, n_frames, note)``."""
+    from vfp.data.video import VideoReadError, probe, read_frames
+    from vfp.frames import to_model
 
     try:
         with _native_stderr_quiet():
             n_frames = probe(video)
     except VideoReadError as err:
         raise VfpError(f"{video}: {err}") from None
-    n_in = int(model.n_input)
     ctx_span = (n_in - 1) * interval + 1
     full_span = (n_in + steps - 1) * interval + 1
     if n_frames < ctx_span:
@@ -165,11 +160,9 @@ def predict_video(video: str | os.PathLike, checkpoint: str | os.PathLike, steps
                        f"{interval} ({ctx_span} frames)")
     note = ""
     if n_frames >= full_span:
-        start = n_frames - full_span
-        indices = start + interval * np.arange(n_in + steps)
+        indices = n_frames - full_span + interval * np.arange(n_in + steps)
     else:
-        start = n_frames - ctx_span
-        indices = start + interval * np.arange(n_in)
+        indices = n_frames - ctx_span + interval * np.arange(n_in)
         note = (f"the video has {n_frames} frames, fewer than the {full_span} needed to show the true "
                 f"continuation; predicted after its last frames, expected GIF not written")
     try:
@@ -178,20 +171,44 @@ def predict_video(video: str | os.PathLike, checkpoint: str | os.PathLike, steps
     except VideoReadError as err:
         raise VfpError(f"{video}: {err}") from None
     clip = to_model(torch.from_numpy(frames).permute(0, 3, 1, 2))  # [T, C, H, W] in [-1, 1]
+    return clip, indices, n_frames, note
+
+
+def _predict(model, name: str, checkpoint: Path, clip: torch.Tensor, steps: int, size, device: str):
+    from vfp.engines.common import resolve_device
+
     channels = int(getattr(model, "channels", clip.shape[1]))
     if channels != clip.shape[1]:
         raise VfpError(f"{checkpoint}: {name} expects {channels}-channel frames, the video gives {clip.shape[1]}")
     dev = resolve_device(device)
     model = model.to(dev).eval()
-    context = clip[:n_in]
     with torch.no_grad():
         try:
-            pred = model(context.unsqueeze(0).to(dev), steps)[0].float().cpu()
+            return model(clip[: model.n_input].unsqueeze(0).to(dev), steps)[0].float().cpu()
         except ValueError as err:
             raise VfpError(f"{name} cannot predict {list(size)} frames: {err}") from None
 
+
+def predict_video(video: str | os.PathLike, checkpoint: str | os.PathLike, steps: int, out: str | os.PathLike,
+                  *, size: tuple[int, int] | None = None, interval: int | None = None,
+                  params: str | os.PathLike | None = "params.yaml", device: str = "cpu",
+                  fps: float = 4) -> PredictResult:
+    """Predict ``steps`` frames after the context of ``video``; write the GIF pair (see module doc)."""
+    from vfp.evaluation import gif_scale
+    from vfp.gif import EXPECTED_COLOUR, GENERATED_COLOUR, write_gif
+    from vfp.modelio import check_writable, load_trained
+
+    video, checkpoint = Path(video), Path(checkpoint)
+    _check_args(video, steps, size, interval)
+    expected_path, generated_path = output_paths(out)
+    check_writable(generated_path.parent)
+    name, model = load_trained(checkpoint)
+    size, interval = _frame_settings(checkpoint, name, model, size, interval, params)
+    n_in = int(model.n_input)
+    clip, indices, n_frames, note = _read_clip(video, name, n_in, steps, size, interval)
+    pred = _predict(model, name, checkpoint, clip, steps, size, device)
     scale = gif_scale(size)
-    write_gif(torch.cat([context, pred]), generated_path, scale=scale, fps=fps, timeline=(n_in, GENERATED_COLOUR))
+    write_gif(torch.cat([clip[:n_in], pred]), generated_path, scale=scale, fps=fps, timeline=(n_in, GENERATED_COLOUR))
     expected = None
     if not note:
         write_gif(clip, expected_path, scale=scale, fps=fps, timeline=(n_in, EXPECTED_COLOUR))

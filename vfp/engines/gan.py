@@ -15,7 +15,7 @@ With ``n_output > 1`` the generator is teacher-forced over the steps and losses 
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from ignite.engine import Engine
@@ -63,6 +63,82 @@ def gan_phase(epoch: int, schedule: GanSchedule) -> str:
     return "joint"
 
 
+class _GanStep:
+    """One iteration: D ``d_steps`` times on real vs detached fake (unless warming up G), then G."""
+
+    def __init__(self, generator, discriminator, opt_g, opt_d, loss_cfg, schedule_cfg, *, n_output, grad_clip,
+                 device, amp, crop, channels_last):
+        self.g_call = generator if isinstance(unwrap(generator), ScalesForward) else ScalesForward(generator)
+        self.g_plain = unwrap(self.g_call).generator
+        self.use_d = discriminator is not None and loss_cfg.lam_adv != 0
+        if self.use_d and opt_d is None:
+            raise ValueError("a discriminator needs its optimizer opt_d")
+        self.d, self.d_plain = discriminator, unwrap(discriminator) if self.use_d else None
+        self.conditional = bool(getattr(self.d_plain, "conditional", False))
+        self.opt_g, self.opt_d, self.loss_cfg, self.schedule = opt_g, opt_d, loss_cfg, schedule_cfg
+        self.n_output, self.grad_clip, self.device, self.amp = n_output, grad_clip, device, amp
+        self.crop, self.channels_last = crop, channels_last
+        self.scaler_g, self.scaler_d = make_scaler(amp, device), make_scaler(amp, device)
+
+    def __call__(self, engine: Engine, batch) -> dict[str, float]:
+        phase = gan_phase(engine.state.epoch, self.schedule)
+        self.g_call.train()
+        frames = random_crop(prepare_frames(batch, self.device, channels_last=self.channels_last), self.crop)
+        context, future = split_clip(frames, self.g_plain.n_input, self.n_output)
+        seq = torch.cat([context, future], dim=1)
+        contexts = [seq[:, k : k + self.g_plain.n_input] for k in range(self.n_output)]  # teacher forcing
+        sizes = self.g_plain.scale_sizes(*future.shape[-2:])
+        targets = [resize_to_scales(future[:, k], sizes) for k in range(self.n_output)]
+        out = self._update_d(contexts, targets) if self.use_d and phase != "g_warmup" else {}
+        out.update(self._update_g(contexts, targets, adversarial=self.use_d and phase == "joint"))
+        return out
+
+    def _update_d(self, contexts, targets) -> dict[str, float]:
+        n, amp, device = self.n_output, self.amp, self.device
+        self.d.train()
+        with torch.no_grad(), autocast(amp, device):
+            fakes = [[p.float() for p in self.g_plain.predict_scales(c)] for c in contexts]
+        for _ in range(self.schedule.d_steps):
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d = 0.0
+            real_p = fake_p = 0.0
+            for c, real, fake in zip(contexts, targets, fakes):
+                with autocast(amp, device):
+                    both = self.d([torch.cat([r, f]) for r, f in zip(real, fake)],
+                                  torch.cat([c, c]) if self.conditional else None).float()
+                real_logits, fake_logits = both.chunk(2)
+                loss_d = loss_d + d_loss(real_logits, fake_logits) / n
+                real_p += torch.sigmoid(real_logits).mean().item() / n
+                fake_p += torch.sigmoid(fake_logits).mean().item() / n
+            optimizer_step(loss_d, self.opt_d, self.d.parameters(), self.grad_clip, self.scaler_d)
+        return {Keys.LOSS_D.value: loss_d.item(), Keys.D_REAL.value: real_p, Keys.D_FAKE.value: fake_p}
+
+    def _update_g(self, contexts, targets, adversarial: bool) -> dict[str, float]:
+        cfg, n = self.loss_cfg, self.n_output
+        self.opt_g.zero_grad(set_to_none=True)
+        if adversarial:  # D frozen (no grads accumulated into D), called unwrapped: no DDP sync
+            self.d_plain.requires_grad_(False)
+        try:
+            total = 0.0
+            parts: dict[str, float] = {}
+            for c, target in zip(contexts, targets):
+                with autocast(self.amp, self.device):
+                    preds = [p.float() for p in self.g_call(c)]
+                    fake_logits = (self.d_plain(preds, c if self.conditional else None).float()
+                                   if adversarial else None)
+                losses = multiscale_generator_loss(
+                    preds, target, fake_logits, lam_lp=cfg.lam_lp, lam_gdl=cfg.lam_gdl,
+                    lam_adv=cfg.lam_adv if adversarial else 0.0, p=cfg.p, alpha=cfg.alpha, scales=self.g_plain.scales)
+                total = total + losses.pop("total") / n
+                for key, value in losses.items():
+                    parts[key] = parts.get(key, 0.0) + value.item() / n
+            optimizer_step(total, self.opt_g, self.g_call.parameters(), self.grad_clip, self.scaler_g)
+        finally:
+            if adversarial:
+                self.d_plain.requires_grad_(True)
+        return {Keys.LOSS_G.value: total.item(), **parts}
+
+
 def create_gan_trainer(
     generator: nn.Module,
     discriminator: nn.Module | None,
@@ -78,86 +154,15 @@ def create_gan_trainer(
     crop: int = 0,
     channels_last: bool = False,
 ) -> Engine:
-    """Engine training a ``MultiScaleGenerator`` (plain, ``ScalesForward``-wrapped or DDP of that).
+    """Engine training a multi-scale generator (plain, ``ScalesForward``-wrapped or DDP of that).
 
     Output dict: ``loss_g``, ``lp_s{k}``, ``gdl_s{k}`` for every scale k, and when D ran this
     iteration ``loss_d``, ``d_real``, ``d_fake`` (mean sigmoid of D's logits), ``adv_s{k}``.
     """
     device = resolve_device(device)
-    amp = effective_amp(amp, device)
-    g_call = generator if isinstance(unwrap(generator), ScalesForward) else ScalesForward(generator)
-    g_plain = unwrap(g_call).generator
-    use_d = discriminator is not None and loss_cfg.lam_adv != 0
-    if use_d and opt_d is None:
-        raise ValueError("a discriminator needs its optimizer opt_d")
-    d_plain = unwrap(discriminator) if use_d else None
-    conditional = bool(getattr(d_plain, "conditional", False))
-    scales: Sequence[int] = g_plain.scales
-    n_input = g_plain.n_input
-    scaler_g, scaler_d = make_scaler(amp, device), make_scaler(amp, device)
-
-    def step(engine: Engine, batch) -> dict[str, float]:
-        phase = gan_phase(engine.state.epoch, schedule_cfg)
-        update_d = use_d and phase != "g_warmup"
-        adversarial = use_d and phase == "joint"
-        g_call.train()
-        frames = random_crop(prepare_frames(batch, device, channels_last=channels_last), crop)
-        context, future = split_clip(frames, n_input, n_output)
-        seq = torch.cat([context, future], dim=1)
-        contexts = [seq[:, k : k + n_input] for k in range(n_output)]  # teacher forcing
-        targets = [resize_to_scales(future[:, k], g_plain.scale_sizes(*future.shape[-2:])) for k in range(n_output)]
-        out: dict[str, float] = {}
-
-        if update_d:
-            discriminator.train()
-            with torch.no_grad(), autocast(amp, device):
-                fakes = [[p.float() for p in g_plain.predict_scales(c)] for c in contexts]
-            for _ in range(schedule_cfg.d_steps):
-                opt_d.zero_grad(set_to_none=True)
-                loss_d = 0.0
-                real_p = fake_p = 0.0
-                for c, real, fake in zip(contexts, targets, fakes):
-                    with autocast(amp, device):
-                        both = discriminator(
-                            [torch.cat([r, f]) for r, f in zip(real, fake)],
-                            torch.cat([c, c]) if conditional else None,
-                        ).float()
-                    real_logits, fake_logits = both.chunk(2)
-                    loss_d = loss_d + d_loss(real_logits, fake_logits) / n_output
-                    real_p += torch.sigmoid(real_logits).mean().item() / n_output
-                    fake_p += torch.sigmoid(fake_logits).mean().item() / n_output
-                optimizer_step(loss_d, opt_d, discriminator.parameters(), grad_clip, scaler_d)
-            out[Keys.LOSS_D.value] = loss_d.item()
-            out[Keys.D_REAL.value] = real_p
-            out[Keys.D_FAKE.value] = fake_p
-
-        opt_g.zero_grad(set_to_none=True)
-        if adversarial:  # D frozen (no grads accumulated into D), called unwrapped: no DDP sync
-            d_plain.requires_grad_(False)
-        try:
-            total = 0.0
-            parts: dict[str, float] = {}
-            for c, target in zip(contexts, targets):
-                with autocast(amp, device):
-                    preds = [p.float() for p in g_call(c)]
-                    fake_logits = d_plain(preds, c if conditional else None).float() if adversarial else None
-                losses = multiscale_generator_loss(
-                    preds, target, fake_logits,
-                    lam_lp=loss_cfg.lam_lp, lam_gdl=loss_cfg.lam_gdl,
-                    lam_adv=loss_cfg.lam_adv if adversarial else 0.0,
-                    p=loss_cfg.p, alpha=loss_cfg.alpha, scales=scales,
-                )
-                total = total + losses.pop("total") / n_output
-                for key, value in losses.items():
-                    parts[key] = parts.get(key, 0.0) + value.item() / n_output
-            optimizer_step(total, opt_g, g_call.parameters(), grad_clip, scaler_g)
-        finally:
-            if adversarial:
-                d_plain.requires_grad_(True)
-        out[Keys.LOSS_G.value] = total.item()
-        out.update(parts)
-        return out
-
+    step = _GanStep(generator, discriminator, opt_g, opt_d, loss_cfg, schedule_cfg, n_output=n_output,
+                    grad_clip=grad_clip, device=device, amp=effective_amp(amp, device), crop=crop,
+                    channels_last=channels_last)
     engine = Engine(step)
-    engine.scaler, engine.scaler_d = scaler_g, scaler_d  # exposed so the checkpoint saves them (fp16 only)
+    engine.scaler, engine.scaler_d = step.scaler_g, step.scaler_d  # exposed so the checkpoint saves them (fp16)
     return engine

@@ -111,3 +111,20 @@ def model_kwargs(name: str) -> dict:
     net = next(f for f in net_cls if f.name == "net")
     default = net.default if net.default is not dataclasses.MISSING else net.default_factory()
     return {f.name: getattr(default, f.name) for f in dataclasses.fields(default)}
+
+
+def model_sources(name: str) -> dict[str, str]:
+    """``{file: sha256}`` of the module that registered ``name`` when it lies outside vfp/ (a plugin or
+    an installed package): DVC cannot list those files as deps, so the model_params stage records them."""
+    import hashlib
+
+    module = sys.modules.get(get_spec(name).module)
+    path = Path(getattr(module, "__file__", "") or "")
+    vfp_dir = Path(__file__).resolve().parents[1]
+    if not path.is_file() or vfp_dir in path.resolve().parents:
+        return {}
+    try:
+        shown = str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        shown = f"{get_spec(name).module}:{path.name}"  # outside the project: by module, not absolute path
+    return {shown: hashlib.sha256(path.read_bytes()).hexdigest()}
