@@ -12,6 +12,7 @@ SMALL = {
     "autoencoder": dict(n_input=2, features=(4, 8, 16)),
     "multiscale_gan": dict(features=((4,),) * 4),
     "copy_last": dict(),
+    "warp": dict(features=(4, 8, 16)),
 }
 
 

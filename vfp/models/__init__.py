@@ -24,6 +24,7 @@ from vfp.models.convlstm import ConvLSTMCell, ConvLSTMStack  # noqa: E402
 from vfp.models.copy_last import CopyLast  # noqa: E402
 from vfp.models.multiscale import MultiScaleDiscriminator, MultiScaleGenerator  # noqa: E402
 from vfp.models.seq2seq import Seq2Seq  # noqa: E402
+from vfp.models.warp import WarpNet  # noqa: E402
 
 MODELS = REGISTRY  # name -> ModelSpec (was name -> class)
 
@@ -38,6 +39,7 @@ __all__ = [
     "MultiScaleGenerator",
     "Seq2Seq",
     "UNetAutoencoder",
+    "WarpNet",
     "build_model",
     "get_spec",
     "model_kwargs",

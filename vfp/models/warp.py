@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from vfp.models.registry import register_model
 from vfp.models.seq2seq import check_context
 
 
@@ -68,12 +69,11 @@ def upsample_flow(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(flow, size=size, mode="bilinear", align_corners=False) * scale
 
 
+@register_model("warp", recipe="supervised")
 class WarpNet(nn.Module):
     """``forward(context [B, T, C, H, W], n_future, future=None) -> [B, n_future, C, H, W]``."""
 
-    trainable = True
-
-    def __init__(self, n_input: int = 4, channels: int = 3, features: tuple[int, ...] = (24, 48, 96, 128),
+    def __init__(self, n_input: int = 4, channels: int = 3, features: tuple[int, ...] = (16, 32, 64, 96),
                  blend: bool = True, max_flow: float = 0.0):
         super().__init__()
         features = tuple(features)
