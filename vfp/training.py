@@ -3,7 +3,9 @@
 Output folder (``models/<model>/`` by default; only rank 0 writes):
 
 * ``checkpoint_<iteration>.pt``  last ``train.n_saved`` resumable checkpoints (see handlers.checkpoint)
-* ``best_model_<epoch>_psnr_t1=<dB>.pt``  weights of the best validation epoch
+* ``best_model_<epoch>_gain_t1=<dB>.pt``  weights of the selected epoch (best validation gain over
+  copy-last at t+1 among the exportable epochs, epoch 0 included for models that start as copy-last;
+  see handlers.selection)
 * ``config.json``                the params defining the run + hash (resume guard)
 * ``model.pt``                   what evaluate / ``vfp predict`` load (:func:`load_trained`)
 * ``snapshots/epoch_NNN/`` and ``snapshots/latest/``  GIF pairs
@@ -31,9 +33,9 @@ from vfp.engines.common import resolve_device, setup_backends
 from vfp.engines.supervised import create_evaluator
 from vfp.errors import VfpError
 from vfp.handlers.checkpoint import (
+    AtomicSaver,
     CheckpointHandler,
     RngState,
-    best_files,
     load_latest,
     prepare_run_dir,
     run_params,
@@ -41,6 +43,7 @@ from vfp.handlers.checkpoint import (
 )
 from vfp.handlers.live import LiveLog
 from vfp.handlers.progress import NanGuard, Progress
+from vfp.handlers.selection import Selection
 from vfp.handlers.snapshots import Snapshots
 from vfp.modelio import MODEL_FILE, check_writable, save_trained
 from vfp.models.registry import build_model, get_spec
@@ -98,16 +101,24 @@ def _datasets(cfg: Config, split_dir: Path, n_input: int, n_output: int) -> tupl
     from vfp.data.clips import ClipDataset
     from vfp.data.splits import read_split
 
-    cache = Path(cfg.data.cache) if cfg.data.cache else None
+    from vfp.data.augment import from_train_config
+
+    cache, tc = (Path(cfg.data.cache) if cfg.data.cache else None), cfg.train
+    starts = {"starts": "all", "max_clips": tc.clips_per_epoch} if tc.starts == "all" else {"random_start": True}
     train = ClipDataset(read_split(split_dir, "train"), n_input + n_output, cfg.data.interval, cfg.data.size,
-                        random_start=True, clips_per_video=cfg.train.clips_per_video, seed=cfg.seed,
-                        cache_dir=cache)
+                        clips_per_video=tc.clips_per_video, seed=cfg.seed, cache_dir=cache,
+                        augment=from_train_config(tc), **starts)
+    # validation: starts every `interval` frames, at most VAL_CLIPS (a fixed subset), never augmented
     val = ClipDataset(read_split(split_dir, "val"), n_input + cfg.evaluate.horizon, cfg.data.interval,
-                      cfg.data.size, random_start=False, clips_per_video=1, seed=cfg.seed, cache_dir=cache)
+                      cfg.data.size, seed=cfg.seed, cache_dir=cache, starts="all", stride=cfg.data.interval,
+                      max_clips=VAL_CLIPS)
     if len(train) == 0:
         raise VfpError(f"{split_dir}/train.txt: no video is long enough for {n_input + n_output} frames "
                        f"every {cfg.data.interval}")
     return train, val
+
+
+VAL_CLIPS = 256  # validation clips at most (model selection compares every epoch on the same ones)
 
 
 # ---------------------------------------------------------------- files
@@ -215,7 +226,8 @@ def _attach_epoch_data(trainer: Engine, data: _Loaders) -> None:
 
 def _attach_validation(cfg: Config, run: _Run, trainer: Engine, eval_model: nn.Module, n_input: int,
                        data: _Loaders, interrupt: _Interrupt) -> Engine | None:
-    """Validation every ``train.val_every`` epochs and at the end (not after a NaN or an interrupt)."""
+    """Validation every ``train.val_every`` epochs and at the end (not after a NaN or an interrupt);
+    the starting point (epoch 0) is validated by :func:`_validate_start`."""
     if data.val is None:
         return None
     evaluator = create_evaluator(eval_model, n_input=n_input, horizon=cfg.evaluate.horizon, device=run.device,
@@ -228,10 +240,17 @@ def _attach_validation(cfg: Config, run: _Run, trainer: Engine, eval_model: nn.M
             return
         validated.add(engine.state.epoch)
         evaluator.run(data.val)
-        m = evaluator.state.metrics
-        run.say(f"epoch {engine.state.epoch}: val psnr_t1 {m['psnr_t1']:.2f} dB, psnr_mean {m['psnr_mean']:.2f} dB")
 
     return evaluator
+
+
+def _validate_start(trainer: Engine, evaluator: Engine | None, data: _Loaders) -> None:
+    """Validate the untrained model (epoch 0: a candidate for export when it predicts copy-last).
+
+    Runs before ``trainer.run`` (dvclive is not open yet: the val curves start at epoch 1); it
+    draws nothing from the global RNG (eval mode, the loader has its own generator)."""
+    if evaluator is not None and trainer.state.epoch == 0 and trainer.state.iteration == 0:
+        evaluator.run(data.val)
 
 
 def _attach_logging(trainer: Engine, evaluator: Engine | None, run_dir: Path) -> None:
@@ -240,14 +259,19 @@ def _attach_logging(trainer: Engine, evaluator: Engine | None, run_dir: Path) ->
 
 
 def _attach_handlers(cfg: Config, run: _Run, trainer: Engine, built: Built, to_save: dict[str, Any],
-                     data: _Loaders, resumed_from: str, progress: bool) -> tuple[CheckpointHandler, _Interrupt]:
-    """Epoch data, NaN guard, validation, logs, snapshots, progress, then checkpoints (in that order)."""
+                     data: _Loaders, resumed_from: str, progress: bool
+                     ) -> tuple[CheckpointHandler, _Interrupt, Engine | None]:
+    """Epoch data, NaN guard, validation + selection, logs, snapshots, progress, then checkpoints."""
     tc, n_input = cfg.train, int(built.to_save["model"].n_input)
     _attach_epoch_data(trainer, data)
     ckpt = CheckpointHandler(run.run_dir, to_save, n_saved=tc.n_saved, log=run.say)
+    selection = to_save["selection"]
+    selection.ok_to_save = lambda: ckpt._ok_to_save(trainer)
     NanGuard(last_checkpoint=lambda: ckpt.last_checkpoint or (resumed_from or None), log=run.say).attach(trainer)
     interrupt = _Interrupt(trainer)
     evaluator = _attach_validation(cfg, run, trainer, built.eval_model, n_input, data, interrupt)
+    if evaluator is not None:
+        selection.attach(trainer, evaluator)
     if run.rank == 0:
         _attach_logging(trainer, evaluator, run.run_dir)
         if tc.snapshot_videos and data.val is not None:
@@ -256,8 +280,8 @@ def _attach_handlers(cfg: Config, run: _Run, trainer: Engine, built: Built, to_s
                       horizon=cfg.evaluate.horizon, every=tc.snapshot_every, device=run.device).attach(trainer)
         if progress:
             Progress(log=run.say).attach(trainer)
-    ckpt.attach(trainer, evaluator)  # after validation: best file first, then the regular one
-    return ckpt, interrupt
+    ckpt.attach(trainer)  # after validation: the selection's best file first, then the regular one
+    return ckpt, interrupt, evaluator
 
 
 def _run_epochs(trainer: Engine, loader: DataLoader, run: _Run, interrupt: _Interrupt) -> None:
@@ -274,23 +298,35 @@ def _run_epochs(trainer: Engine, loader: DataLoader, run: _Run, interrupt: _Inte
                 raise
 
 
+def _selected_weights(run: _Run, model: nn.Module, trainer: Engine, selection: Selection) -> tuple[dict, dict]:
+    """``(state_dict, selection summary)``: the selected epoch's weights, else the last epoch's (said why)."""
+    chosen = selection.decision()
+    if chosen is not None and chosen.get("weights_file"):
+        weights = torch.load(chosen["weights_file"], map_location="cpu", weights_only=True)
+        return weights, chosen
+    last_phase = selection.phase_of(trainer.state.epoch) if trainer.state.epoch else "start"
+    why = ("no validation data: exported the last epoch" if chosen is None and not selection.history else
+           "no validated epoch may be exported (see history): exported the last epoch")
+    return model.state_dict(), {"epoch": trainer.state.epoch, "phase": last_phase, "beat_copy_last": None,
+                                "why": why, "weights_file": None, "history": list(selection.history)}
+
+
 def _export(cfg: Config, run: _Run, model: nn.Module, trainer: Engine, ckpt: CheckpointHandler,
-            summary: dict[str, Any]) -> dict[str, Any]:
-    """Write ``model.pt`` from the best validation epoch's weights (else the last) and the summary."""
-    best = best_files(run.run_dir)
-    weights, source = model.state_dict(), "last"
-    if best:
-        weights = torch.load(best[-1][1], map_location="cpu", weights_only=True)
-        source = best[-1][1].name
+            selection: Selection, summary: dict[str, Any]) -> dict[str, Any]:
+    """Write ``model.pt`` from the selected epoch's weights (:mod:`vfp.handlers.selection`) and the summary."""
+    weights, chosen = _selected_weights(run, model, trainer, selection)
+    source = Path(chosen["weights_file"]).name if chosen.get("weights_file") else "last"
+    run.say(f"exporting epoch {chosen['epoch']} [{chosen['phase']}]: {chosen['why']}")
     summary.update(interrupted=False, checkpoint=str(ckpt.last_checkpoint) if ckpt.last_checkpoint else None,
-                   best_psnr_t1=best[-1][0] if best else None, weights=source,
-                   model_path=str(run.run_dir / MODEL_FILE))
+                   selected=chosen, exported_epoch=chosen["epoch"], exported_phase=chosen["phase"],
+                   beat_copy_last=chosen["beat_copy_last"], weights=source, model_path=str(run.run_dir / MODEL_FILE))
     if run.rank == 0:
         section = cfg.model_section()
         final = build_model(cfg.model, **as_kwargs(section.net))
         final.load_state_dict(weights)
         save_trained(run.run_dir / MODEL_FILE, cfg.model, as_kwargs(section.net), final, n_output=section.n_output,
-                     extra={"epoch": trainer.state.epoch, "weights": source, **_data_meta(cfg)})
+                     extra={"epoch": chosen["epoch"], "phase": chosen["phase"], "weights": source,
+                            **_data_meta(cfg)})
         write_json_atomic(run.run_dir / "logs" / "summary.json", summary)
         run.say(f"wrote {run.run_dir / MODEL_FILE} ({source} weights)")
     return summary
@@ -307,7 +343,7 @@ def _export_untrained(cfg: Config, run: _Run, model: nn.Module) -> dict[str, Any
 
 
 def _finish(cfg: Config, run: _Run, built: Built, trainer: Engine, ckpt: CheckpointHandler,
-            interrupt: _Interrupt, resumed_from: str) -> dict[str, Any]:
+            interrupt: _Interrupt, resumed_from: str, selection: Selection) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "model": cfg.model, "trained": True, "epoch": trainer.state.epoch, "iteration": trainer.state.iteration,
         "resumed_from": resumed_from or None, "run_dir": str(run.run_dir),
@@ -320,7 +356,7 @@ def _finish(cfg: Config, run: _Run, built: Built, trainer: Engine, ckpt: Checkpo
                 f"checkpoint {path}; run train again to resume")
         summary.update(interrupted=True, checkpoint=str(path) if path else None)
         return summary
-    return _export(cfg, run, built.to_save["model"], trainer, ckpt, summary)
+    return _export(cfg, run, built.to_save["model"], trainer, ckpt, selection, summary)
 
 
 def train(cfg: Config, *, split_dir: Path = Path("data/split"), out_dir: Path | None = None,
@@ -349,11 +385,15 @@ def train(cfg: Config, *, split_dir: Path = Path("data/split"), out_dir: Path | 
     if cfg.train.channels_last and run.device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     built = recipe.build(Context(cfg.model, model, section, cfg.train, run.device, tuple(cfg.data.size)))
-    to_save = {**built.to_save, "trainer": built.trainer, "rng": RngState()}
+    selection = Selection(run.run_dir, built.to_save["model"], AtomicSaver(run.run_dir), phase_of=built.phase_of,
+                          exportable=built.exportable, log=run.say)
+    to_save = {**built.to_save, "trainer": built.trainer, "rng": RngState(), "selection": selection}
     resumed_from = _resume(cfg, run, to_save)
-    ckpt, interrupt = _attach_handlers(cfg, run, built.trainer, built, to_save, data, resumed_from, progress)
+    ckpt, interrupt, evaluator = _attach_handlers(cfg, run, built.trainer, built, to_save, data, resumed_from,
+                                                  progress)
+    _validate_start(built.trainer, evaluator, data)
     _run_epochs(built.trainer, data.train, run, interrupt)
-    return _finish(cfg, run, built, built.trainer, ckpt, interrupt, resumed_from)
+    return _finish(cfg, run, built, built.trainer, ckpt, interrupt, resumed_from, selection)
 
 
 # ---------------------------------------------------------------- distributed entry point

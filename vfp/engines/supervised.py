@@ -20,7 +20,7 @@ from vfp.engines.common import (
     unwrap,
 )
 from vfp.losses import gdl_loss, lp_loss
-from vfp.metrics import psnr_frames
+from vfp.metrics import PEAK, db, psnr_frames
 from vfp.frames import to_pixels
 
 
@@ -68,12 +68,15 @@ def create_supervised_trainer(
 
 
 class PredictionPSNR(Metric):
-    """PSNR (dB, peak 255) per horizon step, averaged over clips; outputs ``psnr_t1``,
-    ``psnr_mean`` and ``psnr_t{k}``. Expects ``(pred, target)`` ``[B, T, C, H, W]``.
+    """Validation PSNR per horizon step of the model and of copy-last on the same clips.
 
-    Uses :func:`vfp.metrics.psnr_frames` (the same per-frame PSNR as ``per_step_metrics``,
-    without the SSIM/moving-pixel work that validation does not need). Reduced across
-    processes.
+    ``psnr_t{k}``: PSNR (dB, peak 255) of the MSE pooled over every clip's frame at step k (as the
+    test metrics: a frozen frame cannot dominate); ``copy_last_psnr_t{k}`` the same for copy-last
+    (:func:`vfp.baselines.copy_last`); ``gain_t{k}`` their difference (what model selection
+    ranks); ``psnr_frame_t1`` the mean of per-frame PSNR (capped, :func:`vfp.metrics.psnr_frames`);
+    ``psnr_mean`` / ``gain_mean`` over steps; ``copy_last_diff_t1``: the largest |model - copy-last|
+    pixel difference at t+1 (0: the model IS copy-last, e.g. an untrained residual model).
+    Expects ``(pred, target, context)``, ``[B, T, C, H, W]``. Reduced across processes.
     """
 
     def __init__(self, horizon: int, device: str | torch.device = "cpu"):
@@ -82,26 +85,40 @@ class PredictionPSNR(Metric):
 
     @reinit__is_reduced
     def reset(self) -> None:
-        self._sum = torch.zeros(self.horizon, dtype=torch.float64, device=self._device)
+        zeros = lambda: torch.zeros(self.horizon, dtype=torch.float64, device=self._device)  # noqa: E731
+        self._sq, self._sq_copy, self._frame = zeros(), zeros(), zeros()
         self._count = torch.zeros((), dtype=torch.float64, device=self._device)
+        self._diff = torch.zeros((), dtype=torch.float64, device=self._device)
 
     @reinit__is_reduced
     def update(self, output) -> None:
-        pred, target = output
-        b, t = target.shape[:2]
-        px_p = to_pixels(pred.detach().float()).flatten(0, 1)
-        px_t = to_pixels(target.detach().float()).flatten(0, 1)
-        psnr = psnr_frames(px_p, px_t).reshape(b, t).double().to(self._device)
-        self._sum += psnr.sum(0)
-        self._count += b
+        from vfp.baselines import copy_last
 
-    @sync_all_reduce("_sum", "_count")
+        pred, target, context = output
+        b, t = target.shape[:2]
+        px_p, px_t = to_pixels(pred.detach().float()), to_pixels(target.detach().float())
+        px_c = to_pixels(copy_last(context.detach().float(), t))
+        self._sq += (px_p - px_t).pow(2).flatten(2).mean(2).double().sum(0).to(self._device)
+        self._sq_copy += (px_c - px_t).pow(2).flatten(2).mean(2).double().sum(0).to(self._device)
+        psnr = psnr_frames(px_p.flatten(0, 1), px_t.flatten(0, 1)).reshape(b, t).double().to(self._device)
+        self._frame += psnr.sum(0)
+        self._count += b
+        diff = (px_p[:, 0] - px_c[:, 0]).abs().max().double().to(self._device)
+        self._diff = torch.maximum(self._diff, diff)
+
+    @sync_all_reduce("_sq", "_sq_copy", "_frame", "_count", "_diff:MAX")
     def compute(self) -> dict[str, float]:
         if self._count.item() == 0:
             raise RuntimeError("PredictionPSNR needs at least one batch")
-        per_step = (self._sum / self._count).tolist()
-        out = {f"psnr_t{k + 1}": v for k, v in enumerate(per_step)}
-        out[Keys.PSNR_MEAN.value] = sum(per_step) / len(per_step)
+        model = db(PEAK**2 / (self._sq / self._count)).tolist()
+        copy = db(PEAK**2 / (self._sq_copy / self._count)).tolist()
+        out: dict[str, float] = {}
+        for k, (m, c) in enumerate(zip(model, copy), 1):
+            out.update({f"psnr_t{k}": m, f"copy_last_psnr_t{k}": c, f"gain_t{k}": m - c})
+        out["psnr_frame_t1"] = float(self._frame[0] / self._count)
+        out[Keys.PSNR_MEAN.value] = sum(model) / len(model)
+        out["gain_mean"] = (sum(model) - sum(copy)) / len(model)
+        out["copy_last_diff_t1"] = float(self._diff)
         return out
 
 
@@ -115,8 +132,8 @@ def create_evaluator(
 ) -> Engine:
     """Validation engine: autoregressive prediction of ``horizon`` frames in eval mode.
 
-    Clips need ``n_input + horizon`` frames. ``state.metrics`` gets ``psnr_t1``,
-    ``psnr_t{k}``, ``psnr_mean`` (the best checkpoint uses ``psnr_t1``).
+    Clips need ``n_input + horizon`` frames. ``state.metrics``: see :class:`PredictionPSNR`
+    (model selection ranks ``gain_t1``, the gain over copy-last at t+1).
     """
     device = resolve_device(device)
     amp = effective_amp(amp, device)
@@ -128,7 +145,7 @@ def create_evaluator(
         context, target = split_clip(frames, n_input, horizon)
         with autocast(amp, device):
             pred = model(context, horizon)
-        return pred.float(), target
+        return pred.float(), target, context
 
     engine = Engine(step)
     PredictionPSNR(horizon, device=device).attach(engine, "psnr")

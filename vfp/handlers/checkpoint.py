@@ -34,7 +34,7 @@ from vfp.config import Config, to_dict
 from vfp.fileio import atomic_save, atomic_write_text
 
 CHECKPOINT_RE = re.compile(r"^checkpoint_(\d+)\.pt$")
-BEST_RE = re.compile(r"^best_model_(\d+)_psnr_t1=(-?[0-9.]+|inf|nan)\.pt$")
+BEST_RE = re.compile(r"^best_model_(\d+)_(?:gain|psnr)_t1=(-?[0-9.]+|-?inf|nan)\.pt$")  # see handlers.selection
 CONFIG_FILE = "config.json"
 BEST_METRIC = "psnr_t1"
 # train keys that do not change what a given epoch computes (so changing them keeps resuming)

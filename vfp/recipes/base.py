@@ -11,7 +11,7 @@ import dataclasses
 import inspect
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
@@ -51,6 +51,8 @@ class Built:
     trainer: Any  # ignite Engine
     to_save: dict[str, Any]
     eval_model: nn.Module
+    phase_of: Callable[[int], str] = lambda epoch: "train"  # an epoch's training phase (1-based epochs)
+    exportable: Callable[[str], bool] = lambda phase: True  # may an epoch of that phase be exported?
 
 
 class Recipe:

@@ -61,7 +61,7 @@ class GanRecipe(Recipe):
         import ignite.distributed as idist
 
         from vfp.engines.common import maybe_compile
-        from vfp.engines.gan import ScalesForward, create_gan_trainer
+        from vfp.engines.gan import ScalesForward, create_gan_trainer, gan_phase
 
         tc, sec, plain = ctx.train, ctx.section, ctx.model
         g_model = idist.auto_model(maybe_compile(ScalesForward(plain), tc.compile, ctx.device))
@@ -79,7 +79,11 @@ class GanRecipe(Recipe):
         for key, scaler in (("scaler", trainer.scaler), ("scaler_d", trainer.scaler_d)):
             if scaler is not None:
                 to_save[key] = scaler
-        return Built(trainer, to_save, eval_model=plain)
+        if disc is None:
+            return Built(trainer, to_save, eval_model=plain)
+        # the exported GAN trained with its adversary: only ``joint`` epochs are candidates (handlers.selection)
+        return Built(trainer, to_save, eval_model=plain, phase_of=lambda epoch: gan_phase(epoch, sec.schedule),
+                     exportable=lambda phase: phase == "joint")
 
 
 def _discriminator(ctx: Context):
