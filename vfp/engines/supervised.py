@@ -20,7 +20,7 @@ from vfp.engines.common import (
     unwrap,
 )
 from vfp.losses import gdl_loss, lp_loss
-from vfp.metrics import PEAK, db, psnr_frames
+from vfp.metrics import PEAK, copy_last_prediction, db, psnr_frames
 from vfp.frames import to_pixels
 
 
@@ -72,7 +72,7 @@ class PredictionPSNR(Metric):
 
     ``psnr_t{k}``: PSNR (dB, peak 255) of the MSE pooled over every clip's frame at step k (as the
     test metrics: a frozen frame cannot dominate); ``copy_last_psnr_t{k}`` the same for copy-last
-    (:func:`vfp.baselines.copy_last`); ``gain_t{k}`` their difference (what model selection
+    (:func:`vfp.metrics.copy_last_prediction`); ``gain_t{k}`` their difference (what model selection
     ranks); ``psnr_frame_t1`` the mean of per-frame PSNR (capped, :func:`vfp.metrics.psnr_frames`);
     ``psnr_mean`` / ``gain_mean`` over steps; ``copy_last_diff_t1``: the largest |model - copy-last|
     pixel difference at t+1 (0: the model IS copy-last, e.g. an untrained residual model).
@@ -92,12 +92,10 @@ class PredictionPSNR(Metric):
 
     @reinit__is_reduced
     def update(self, output) -> None:
-        from vfp.baselines import copy_last
-
         pred, target, context = output
         b, t = target.shape[:2]
         px_p, px_t = to_pixels(pred.detach().float()), to_pixels(target.detach().float())
-        px_c = to_pixels(copy_last(context.detach().float(), t))
+        px_c = to_pixels(copy_last_prediction(context[:, -1].detach().float(), t))
         self._sq += (px_p - px_t).pow(2).flatten(2).mean(2).double().sum(0).to(self._device)
         self._sq_copy += (px_c - px_t).pow(2).flatten(2).mean(2).double().sum(0).to(self._device)
         psnr = psnr_frames(px_p.flatten(0, 1), px_t.flatten(0, 1)).reshape(b, t).double().to(self._device)
