@@ -41,6 +41,7 @@ def _exp(name, model="autoencoder", lr=0.1, psnr=20.0, model_bytes=None, note=""
 
 def test_merge_twins_joins_identical_states_and_keeps_the_named_one():
     ws, base, other = _exp("workspace", lr=0.2, model_bytes=b"x"), _exp("main", model_bytes=b"y"), _exp("other", lr=0.2, model_bytes=b"x")
+    ws.params["compare.clips"] = 8  # page settings define no experiment
     merged = merge_twins([ws, base, other])
     assert [e.name for e in merged] == ["other (= workspace)", "main"]
     diff_model = _exp("other", lr=0.2, model_bytes=b"z")  # same params and metrics, other weights: two rows

@@ -124,9 +124,14 @@ def list_experiments(root: Path) -> list[Experiment]:
     return exps
 
 
+def _own_params(exp: Experiment) -> dict[str, Any]:
+    """The params that define the experiment (``compare.*`` only shapes this page)."""
+    return {k: v for k, v in exp.params.items() if not k.startswith("compare.")}
+
+
 def _key(exp: Experiment) -> str:
     digest = hashlib.sha256(exp.model_bytes).hexdigest() if exp.model_bytes else ""
-    return json.dumps([exp.params, exp.metrics, digest], sort_keys=True, default=str)
+    return json.dumps([_own_params(exp), exp.metrics, digest], sort_keys=True, default=str)
 
 
 def merge_twins(exps: list[Experiment]) -> list[Experiment]:
@@ -147,8 +152,8 @@ def merge_twins(exps: list[Experiment]) -> list[Experiment]:
 
 
 def differing_params(exps: list[Experiment]) -> list[str]:
-    """Param keys whose value is not the same in every experiment."""
-    keys = sorted({k for e in exps for k in e.params})
+    """Param keys whose value is not the same in every experiment (``compare.*`` left out)."""
+    keys = sorted({k for e in exps for k in _own_params(e)})
     return [k for k in keys if len({json.dumps(e.params.get(k), sort_keys=True) for e in exps}) > 1]
 
 

@@ -55,11 +55,17 @@ def _fmt(value: Any, digits: int) -> str:
     return "-"
 
 
-def _step_cell(metrics: Mapping[str, Any], name: str, k: int, digits: int) -> str:
+def _step_value(metrics: Mapping[str, Any], name: str, k: int, digits: int) -> str:
+    """``model <copy-last> [flow ...]`` for metric ``name`` at step ``k``."""
     cell = f"{_fmt(metrics.get(f'{name}_t{k}'), digits)} <span class=cl>{_fmt(metrics.get(f'copy_last_{name}_t{k}'), digits)}</span>"
     if f"flow_{name}_t{k}" in metrics:
         cell += f" <span class=cl>flow {_fmt(metrics.get(f'flow_{name}_t{k}'), digits)}</span>"
-    return f"<td class=num>{cell}</td>"
+    return cell
+
+
+def _step_cell(metrics: Mapping[str, Any], k: int) -> str:
+    return (f"<td class=num>PSNR {_step_value(metrics, 'psnr', k, 2)}<br>"
+            f"SSIM {_step_value(metrics, 'ssim', k, 3)}</td>")
 
 
 def _train_cell(metrics: Mapping[str, Any]) -> str:
@@ -75,8 +81,7 @@ def _train_cell(metrics: Mapping[str, Any]) -> str:
 
 def _table(exps: Sequence["Experiment"], diff: Sequence[str], horizon: int) -> str:
     head = ["experiment", "model", "params that differ"]
-    head += [f"PSNR t+{k} dB <span class=cl>copy-last</span>" for k in range(1, horizon + 1)]
-    head += [f"SSIM t+{k} <span class=cl>copy-last</span>" for k in range(1, horizon + 1)]
+    head += [f"t+{k}: model <span class=cl>copy-last</span>" for k in range(1, horizon + 1)]
     head += ["training (dvclive, last epoch)", "model file"]
     rows = []
     for e in exps:
@@ -84,10 +89,10 @@ def _table(exps: Sequence["Experiment"], diff: Sequence[str], horizon: int) -> s
         train = _train_cell(e.train_metrics)
         model_cell = (f"<span class=note>{html.escape(e.note)}</span>" if e.note
                       else f"{html.escape(e.model_path)} ({len(e.model_bytes or b'') / 1e6:.2f} MB)")
-        cells = [f"<td><b>{html.escape(e.name)}</b><br><span class=cl>{html.escape((e.rev or 'workspace')[:7])}</span></td>",
+        rev = f"<br><span class=cl>{html.escape(e.rev[:7])}</span>" if e.rev else ""
+        cells = [f"<td><b>{html.escape(e.name)}</b>{rev}</td>",
                  f"<td>{html.escape(e.model)}</td>", f"<td class=params>{params}</td>"]
-        cells += [_step_cell(e.metrics, "psnr", k, 2) for k in range(1, horizon + 1)]
-        cells += [_step_cell(e.metrics, "ssim", k, 3) for k in range(1, horizon + 1)]
+        cells += [_step_cell(e.metrics, k) for k in range(1, horizon + 1)]
         cells += [f"<td>{train}</td>", f"<td>{model_cell}</td>"]
         rows.append(f"<tr class=experiment>{''.join(cells)}</tr>")
     header = "".join(f"<th>{h}</th>" for h in head)
@@ -161,8 +166,8 @@ def write_page(out_dir: Path, exps: Sequence["Experiment"], diff: Sequence[str],
                 else "<p>No experiment has test metrics yet (run the evaluate stage).</p>")
         grid = _grid(folder, exps, clips, preds, n_ctx, scale)
         body = (f"<h1>vfp compare: {len(exps)} experiments</h1>"
-                f"<p>One row per experiment DVC lists (<code>dvc exp show</code>); test metrics from "
-                f"<code>metrics/metrics.json</code> at each revision, copy-last in grey.</p>"
+                f"<p>One row per experiment DVC lists (<code>dvc exp show</code>); test metrics (PSNR in dB) from "
+                f"<code>metrics/metrics.json</code> at each revision, the baselines in grey.</p>"
                 f"{_table(exps, diff, horizon)}<h2>Metrics per horizon step</h2>{plot}"
                 f"<h2>The same {len(clips)} test clips</h2><p>Time runs down: {n_ctx} context frames, then "
                 f"{horizon} frames true, repeated (copy-last) and predicted by each experiment's model "
