@@ -131,6 +131,22 @@ def test_copy_last_metrics_equal_baseline(copy_run):
     # moving content: copy-last is imperfect and gets worse with the horizon
     assert 5 < flat["psnr_t1"] < 60 and flat["psnr_t1"] >= flat["psnr_t3"] - 1.0
     assert flat["psnr_moving_t1"] is not None
+    # and both equal copy-last computed here, independently: last context frame vs each target, numpy
+    # PSNR of the MSE over all clips (the dataset's PSNR, as vfp.metrics defines it)
+    from vfp.data.clips import ClipDataset
+    from vfp.data.splits import read_split
+
+    project = out.parent
+    clips = ClipDataset(read_split(project / "data" / "split", "test"), MIN_CONTEXT + HORIZON, 1, (32, 32))
+    mse = np.zeros(HORIZON)
+    for i in range(len(clips)):
+        px = ((clips[i]["frames"].numpy() + 1.0) * 127.5).clip(0, 255).astype(np.float64)
+        for k in range(HORIZON):
+            mse[k] += np.mean((px[MIN_CONTEXT - 1] - px[MIN_CONTEXT + k]) ** 2) / len(clips)
+    psnr = 10 * np.log10(255.0**2 / mse)
+    for k in range(HORIZON):
+        assert flat[f"psnr_t{k + 1}"] == pytest.approx(psnr[k], abs=2e-3)
+        assert flat[f"copy_last_psnr_t{k + 1}"] == pytest.approx(psnr[k], abs=2e-3)
 
 
 def test_per_step_csv_rows(copy_run):

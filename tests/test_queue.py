@@ -1,4 +1,4 @@
-"""DVC experiment queue end to end: two queued experiments run by two workers land in `dvc exp show`.
+"""DVC experiment queue end to end: two queued experiments run by two workers at once land in `dvc exp show`.
 
 A temp copy of the project (dvc.yaml, params.yaml with tiny settings, stages/, vfp/ as the stages'
 file deps, .dvc/config, .dvcignore, .gitignore) is made a git repo; ``dvc repro`` fills the cache, then
@@ -40,10 +40,24 @@ def _dvc(cwd: Path, *args: str, timeout: float = 240) -> subprocess.CompletedPro
     return _run(cwd, sys.executable, "-m", "dvc", *args, timeout=timeout)
 
 
-def _tiny_project(dest: Path, tiny_params) -> Path:
+TIMED = """import subprocess, sys, time
+start = time.time()
+code = subprocess.call(sys.argv[2:])
+with open(sys.argv[1], "a") as log:
+    log.write(f"{start} {time.time()}\\n")
+sys.exit(code)
+"""
+
+
+def _tiny_project(dest: Path, tiny_params, times: Path) -> Path:
+    """The project, its train stage wrapped so that each run appends ``<start> <end>`` to ``times``."""
     dest.mkdir()
-    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
+    for name in (".dvcignore", ".gitignore"):
         shutil.copy2(REPO / name, dest / name)
+    pipeline = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    pipeline["stages"]["train"]["cmd"] = f"python timed.py {times} {pipeline['stages']['train']['cmd']}"
+    (dest / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
+    (dest / "timed.py").write_text(TIMED)
     (dest / ".dvc").mkdir()
     shutil.copy2(REPO / ".dvc" / "config", dest / ".dvc" / "config")
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
@@ -81,7 +95,8 @@ def _params_of(node) -> list[dict]:
 
 @pytest.mark.slow
 def test_two_queued_experiments_run_in_parallel(tmp_path, tiny_params):
-    project = _tiny_project(tmp_path / "project", tiny_params)
+    times = tmp_path / "train_times.log"
+    project = _tiny_project(tmp_path / "project", tiny_params, times)
     _run(project, "git", "init", "-q", "-b", "main")
     _run(project, "git", "add", "-A")
     _run(project, "git", "commit", "-q", "-m", "tiny vfp project")
@@ -124,3 +139,7 @@ def test_two_queued_experiments_run_in_parallel(tmp_path, tiny_params):
         assert any(isinstance(e["metrics"].get("psnr_t1"), float) for e in by_lr[lr]), by_lr[lr]  # evaluate ran
     names = {e["name"] for lr in LRS for e in by_lr[lr]}
     assert len(names) >= 2, names  # two distinct experiments
+    runs = [tuple(map(float, line.split())) for line in times.read_text().splitlines()]
+    assert len(runs) == 3, runs  # the first repro, then one train per queued experiment
+    (start_a, end_a), (start_b, end_b) = runs[1:]
+    assert max(start_a, start_b) < min(end_a, end_b), f"the two trainings did not overlap in time: {runs[1:]}"

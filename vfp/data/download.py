@@ -158,55 +158,16 @@ def download_file(
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
 
-    if dest.exists():
-        bad = verify_file(dest, size=size, sha256=sha256, progress=progress)
-        if bad is None:
-            log.info("%s already downloaded and verified", dest)
-            return dest
-        log.warning("%s exists but %s; downloading it again", dest, bad)
-        dest.unlink()
-
+    if _verified_already(dest, size, sha256, progress):
+        return dest
     if insecure_tls:
-        msg = (f"TLS CERTIFICATE VERIFICATION IS DISABLED for {url} (insecure_tls: true); "
-               "the download could be tampered with. Only use this on a network you trust.")
-        log.warning(msg)
-        warnings.warn(msg, stacklevel=2)
+        _warn_insecure_tls(url)
 
     own_session = session is None
     sess = session or requests.Session()
-    failures = 0
     try:
-        while True:
-            offset = part.stat().st_size if part.exists() else 0
-            if size is not None and offset > size:
-                log.warning("%s is larger than expected (%d > %d); restarting", part, offset, size)
-                part.unlink()
-                offset = 0
-            if size is not None and offset == size:
-                break  # already complete: verify below without asking the server
-            try:
-                done = _fetch(sess, url, part, offset, verify=not insecure_tls,
-                              timeout=timeout, progress=progress)
-            except _Dropped as exc:
-                failures += 1
-                if failures > retries:
-                    raise _fail(url, f"connection dropped {failures} times ({exc}); "
-                                f"partial data kept in {part}, run again to resume", hint) from None
-                wait = min(30.0, backoff * 2 ** (failures - 1))
-                log.warning("download of %s interrupted (%s); resuming in %.0f s (%d/%d)",
-                            url, exc, wait, failures, retries)
-                time.sleep(wait)
-                continue
-            except requests.exceptions.RequestException as exc:
-                if failures and failures <= retries:
-                    # A reconnect after a drop failed: count it as another drop.
-                    failures += 1
-                    wait = min(30.0, backoff * 2 ** (failures - 1))
-                    time.sleep(wait)
-                    continue
-                raise _fail(url, _reason(exc), hint) from None
-            if done:
-                break
+        _fetch_with_retries(sess, url, part, size=size, verify=not insecure_tls, timeout=timeout,
+                            progress=progress, retries=retries, backoff=backoff, hint=hint)
     finally:
         if own_session:
             sess.close()
@@ -220,6 +181,63 @@ def download_file(
     os.replace(part, dest)
     log.info("downloaded %s", dest)
     return dest
+
+
+def _fetch_with_retries(sess: requests.Session, url: str, part: Path, *, size: int | None, verify: bool,
+                        timeout: float, progress: bool, retries: int, backoff: float, hint: str | None) -> None:
+    """Fill ``part`` from ``url`` (resuming it), retrying dropped connections (see :func:`download_file`)."""
+    failures = 0
+    while True:
+        offset = part.stat().st_size if part.exists() else 0
+        if size is not None and offset > size:
+            log.warning("%s is larger than expected (%d > %d); restarting", part, offset, size)
+            part.unlink()
+            offset = 0
+        if size is not None and offset == size:
+            break  # already complete: verify below without asking the server
+        try:
+            done = _fetch(sess, url, part, offset, verify=verify,
+                          timeout=timeout, progress=progress)
+        except _Dropped as exc:
+            failures += 1
+            if failures > retries:
+                raise _fail(url, f"connection dropped {failures} times ({exc}); "
+                            f"partial data kept in {part}, run again to resume", hint) from None
+            wait = min(30.0, backoff * 2 ** (failures - 1))
+            log.warning("download of %s interrupted (%s); resuming in %.0f s (%d/%d)",
+                        url, exc, wait, failures, retries)
+            time.sleep(wait)
+            continue
+        except requests.exceptions.RequestException as exc:
+            if failures and failures <= retries:
+                # A reconnect after a drop failed: count it as another drop.
+                failures += 1
+                wait = min(30.0, backoff * 2 ** (failures - 1))
+                time.sleep(wait)
+                continue
+            raise _fail(url, _reason(exc), hint) from None
+        if done:
+            break
+
+
+def _verified_already(dest: Path, size: int | None, sha256: str | None, progress: bool) -> bool:
+    """True when ``dest`` exists and matches; a mismatching ``dest`` is deleted (downloaded again)."""
+    if not dest.exists():
+        return False
+    bad = verify_file(dest, size=size, sha256=sha256, progress=progress)
+    if bad is None:
+        log.info("%s already downloaded and verified", dest)
+        return True
+    log.warning("%s exists but %s; downloading it again", dest, bad)
+    dest.unlink()
+    return False
+
+
+def _warn_insecure_tls(url: str) -> None:
+    msg = (f"TLS CERTIFICATE VERIFICATION IS DISABLED for {url} (insecure_tls: true); "
+           "the download could be tampered with. Only use this on a network you trust.")
+    log.warning(msg)
+    warnings.warn(msg, stacklevel=3)
 
 
 def _fetch(sess: requests.Session, url: str, part: Path, offset: int, *, verify: bool,
