@@ -384,7 +384,8 @@ def train(cfg: Config, *, split_dir: Path = Path("data/split"), out_dir: Path | 
     data = _loaders(cfg, run, split_dir, model.n_input, section.n_output, train_data, val_data)
     if cfg.train.channels_last and run.device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    built = recipe.build(Context(cfg.model, model, section, cfg.train, run.device, tuple(cfg.data.size)))
+    iterations = cfg.train.epochs * len(data.train)  # the configured run (LR schedules), also when max_epochs cuts it
+    built = recipe.build(Context(cfg.model, model, section, cfg.train, run.device, tuple(cfg.data.size), iterations))
     selection = Selection(run.run_dir, built.to_save["model"], AtomicSaver(run.run_dir), phase_of=built.phase_of,
                           exportable=built.exportable, log=run.say)
     to_save = {**built.to_save, "trainer": built.trainer, "rng": RngState(), "selection": selection}

@@ -7,10 +7,12 @@ from vfp.recipes.base import (
     RECIPES,
     Built,
     Context,
+    LrSchedule,
     Recipe,
     Section,
     as_kwargs,
     get_recipe,
+    lr_scheduler,
     net_schema,
     optimizer,
     register_recipe,
@@ -21,7 +23,7 @@ from vfp.recipes.none import NoneRecipe
 from vfp.recipes.supervised import SupervisedLoss, SupervisedRecipe, SupervisedSection
 
 __all__ = [
-    "RECIPES", "Built", "Context", "GanLoss", "GanRecipe", "GanSchedule", "GanSection", "NoneRecipe", "Recipe",
-    "Section", "SupervisedLoss", "SupervisedRecipe", "SupervisedSection", "as_kwargs", "get_recipe", "net_schema",
+    "RECIPES", "Built", "Context", "GanLoss", "GanRecipe", "GanSchedule", "GanSection", "LrSchedule", "NoneRecipe", "Recipe",
+    "Section", "SupervisedLoss", "SupervisedRecipe", "SupervisedSection", "as_kwargs", "get_recipe", "lr_scheduler", "net_schema",
     "optimizer", "register_recipe", "section_for",
 ]

@@ -11,7 +11,7 @@ import dataclasses
 import inspect
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Literal, Mapping
 
 import torch
 from torch import nn
@@ -22,12 +22,25 @@ RECIPES: dict[str, "Recipe"] = {}
 
 
 @dataclass(frozen=True)
+class LrSchedule(Params):
+    """Learning rate over the whole run (``train.epochs`` x iterations per epoch), per iteration:
+    ``constant``; or ``cosine``: a linear warm-up over the first ``warmup`` fraction of the iterations
+    (from 1% of ``lr``), then a cosine decay to ``final`` x ``lr`` (Ignite param schedulers)."""
+
+    kind: Literal["constant", "cosine"] = "cosine"
+    warmup: float = bounded(0.05, ge=0, lt=1)
+    final: float = bounded(0.05, ge=0, le=1)
+
+
+@dataclass(frozen=True)
 class Section(Params):
-    """Fields every model section has: ``lr``, ``n_output`` and ``net`` (the constructor keywords)."""
+    """Fields every model section has: ``lr``, ``n_output``, ``weight_decay`` (AdamW when > 0),
+    ``lr_schedule`` and ``net`` (the constructor keywords)."""
 
     lr: float = bounded(0.001, ge=0)
     n_output: int = bounded(1, ge=1)
     weight_decay: float = bounded(0.0, ge=0)
+    lr_schedule: LrSchedule = field(default_factory=LrSchedule)
     net: Any = field(default_factory=dict)
 
 
@@ -41,6 +54,7 @@ class Context:
     train: Any  # vfp.config.TrainConfig
     device: torch.device
     frame_size: tuple[int, int]
+    iterations: int = 0  # of the whole run (train.epochs x iterations per epoch): what LR schedules span
 
 
 @dataclass
@@ -86,6 +100,24 @@ def optimizer(params, section: Any) -> torch.optim.Optimizer:
     if section.weight_decay > 0:
         return torch.optim.AdamW(params, lr=section.lr, weight_decay=section.weight_decay)
     return torch.optim.Adam(params, lr=section.lr)
+
+
+def lr_scheduler(trainer: Any, opt: torch.optim.Optimizer, lr: float, schedule: LrSchedule, iterations: int):
+    """Attach ``schedule`` for ``opt`` (peak ``lr``) to ``trainer`` at every iteration start; return the
+    Ignite scheduler (checkpoint it: it counts iterations) or None for ``constant``."""
+    from ignite.engine import Events
+    from ignite.handlers.param_scheduler import CosineAnnealingScheduler, create_lr_scheduler_with_warmup
+
+    if schedule.kind == "constant" or iterations < 2 or lr == 0:
+        return None
+    warm = int(round(schedule.warmup * iterations))
+    sched = CosineAnnealingScheduler(opt, "lr", start_value=lr, end_value=lr * schedule.final,
+                                     cycle_size=max(2, iterations - warm) + 1)  # + 1: no restart inside the run
+    if warm >= 2:
+        sched = create_lr_scheduler_with_warmup(sched, warmup_start_value=lr * 0.01, warmup_end_value=lr,
+                                                warmup_duration=warm)
+    trainer.add_event_handler(Events.ITERATION_STARTED, sched)
+    return sched
 
 
 def net_schema(cls: type, exclude: tuple[str, ...] = ()) -> type:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from vfp.config import Params, bounded
-from vfp.recipes.base import Built, Context, Recipe, Section, optimizer, register_recipe
+from vfp.recipes.base import Built, Context, Recipe, Section, lr_scheduler, optimizer, register_recipe
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,9 @@ class SupervisedRecipe(Recipe):
                                             channels_last=tc.channels_last, p=sec.loss.p,
                                             lam_gdl=sec.loss.lam_gdl, alpha=sec.loss.alpha)
         to_save = {"model": ctx.model, "optimizer": opt}
+        sched = lr_scheduler(trainer, opt, sec.lr, sec.lr_schedule, ctx.iterations)
+        if sched is not None:
+            to_save["lr_scheduler"] = sched
         if trainer.scaler is not None:
             to_save["scaler"] = trainer.scaler
         return Built(trainer, to_save, eval_model=run_model)
