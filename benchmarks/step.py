@@ -73,38 +73,24 @@ def build_trainer(cfg, name: str, *, device: str = "cpu", amp: str = "none", cha
     """Model(s), optimizer(s) and trainer engine for ``name``, mirroring ``vfp.training.train``."""
     import torch
 
-    from vfp.engines.common import effective_amp, maybe_compile, resolve_device, setup_backends
-    from vfp.engines.gan import ScalesForward, create_gan_trainer
-    from vfp.engines.supervised import create_supervised_trainer
-    from vfp.models.registry import build_discriminator, build_model
+    from vfp.engines.common import effective_amp, resolve_device, setup_backends
+    from vfp.models.registry import build_model, get_spec
+    from vfp.recipes import Context, as_kwargs, get_recipe
 
     torch.manual_seed(cfg.seed)
     section, tc = cfg.model_section(name), cfg.train
     dev = resolve_device(device)
     setup_backends(dev)
-    model = build_model(name, **dict(section.net)).to(dev)
+    model = build_model(name, **as_kwargs(section.net)).to(dev)
     if channels_last and dev.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    disc = None
-    if name == "multiscale_gan":
-        size = tc.crop or cfg.data.size[0]
-        g = maybe_compile(ScalesForward(model), compile, dev)
-        opt_g = torch.optim.Adam(model.parameters(), lr=section.lr)
-        opt_d = None
-        if section.loss.lam_adv != 0:
-            kwargs = dict(section.discriminator)
-            kwargs.update(channels=model.channels, n_input=model.n_input, scales=list(model.scales), size=size)
-            disc = build_discriminator(**kwargs).to(dev)
-            opt_d = torch.optim.Adam(disc.parameters(), lr=section.lr_d)
-        schedule = dataclasses.replace(section.schedule, g_warmup_epochs=0, d_warmup_epochs=0)
-        trainer = create_gan_trainer(g, disc, opt_g, opt_d, section.loss, schedule, n_output=section.n_output,
-                                     grad_clip=tc.grad_clip, device=dev, amp=amp, crop=tc.crop,
-                                     channels_last=channels_last)
-    else:
-        run_model = maybe_compile(model, compile, dev)
-        opt = torch.optim.Adam(model.parameters(), lr=section.lr)
-        trainer = create_supervised_trainer(run_model, opt, n_output=section.n_output, grad_clip=tc.grad_clip,
-                                            device=dev, amp=amp, crop=tc.crop, channels_last=channels_last)
+    if hasattr(section, "schedule"):  # time the full step (no warm-up phases)
+        section = dataclasses.replace(section, schedule=dataclasses.replace(
+            section.schedule, g_warmup_epochs=0, d_warmup_epochs=0))
+    tc = dataclasses.replace(tc, amp=amp, channels_last=channels_last, compile=compile)
+    built = get_recipe(get_spec(name).recipe).build(Context(name, model, section, tc, dev, tuple(cfg.data.size)))
+    disc = built.to_save.get("discriminator")
+    trainer = built.trainer
     return Bench(name, trainer, model, disc, dev, model.n_input + section.n_output, effective_amp(amp, dev),
                  bool(compile and dev.type == "cuda"))
 

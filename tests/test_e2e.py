@@ -67,7 +67,7 @@ def _stale_stages(project: Path, change: dict) -> set[str]:
         status = json.loads(_dvc("status", "--json", cwd=project).stdout)
     finally:
         path.write_text(original)
-    return set(status)
+    return set(status) - {"model_params"}  # always_changed: it re-resolves the model section on every run
 
 
 class _Page(HTMLParser):
