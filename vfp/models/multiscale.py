@@ -12,7 +12,9 @@ to the last frame resized to that scale, so an untrained generator is exactly co
 
 Discriminator: one net per scale, convs (valid padding, ReLU) -> 2x2 max-pool ->
 flatten -> FC layers -> one logit. The FC input size is fixed by ``size``, the
-finest-scale size it is trained at.
+finest-scale size it is trained at (``train.crop`` when set, else the frame size); a conv
+whose kernel is larger than its input at that size (e.g. 3x3 on the 2x2 coarsest scale of
+a 32x32 crop) is zero-padded instead, so every crop the generator accepts has a D.
 
 Study sizes (Mathieu et al., table for the 4-scale models; scales 4, 8, 16, 32 there):
     G features ((128, 256, 128), (128, 256, 128), (128, 256, 512, 256, 128),
@@ -207,10 +209,11 @@ class MultiScaleDiscriminator(nn.Module):
             if not widths or widths[-1] != 1:
                 raise ValueError(f"fc[{k}] must end with 1 (the logit), got {list(widths)}")
             layers: list[nn.Module] = []
-            c = c_in
+            c, side = c_in, s
             for c_out, kk in zip(feats, ks):
-                layers += [nn.Conv2d(c, c_out, kk), nn.ReLU()]
-                c = c_out
+                pad = 0 if kk <= side else kk // 2  # a conv larger than its input is zero-padded ("same")
+                layers += [nn.Conv2d(c, c_out, kk, padding=pad), nn.ReLU()]
+                c, side = c_out, side + 2 * pad - kk + 1
             layers += [nn.MaxPool2d(2, ceil_mode=True), nn.Flatten()]
             with torch.no_grad():
                 flat = nn.Sequential(*layers)(torch.zeros(1, c_in, s, s)).shape[1]

@@ -1,0 +1,124 @@
+"""Model selection (vfp.handlers.selection): the exported epoch is the candidate with the best validation
+gain over copy-last at t+1; epoch 0 counts when the untrained model is copy-last; GAN exports an adversarial epoch."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from ignite.engine import Engine, Events, State
+
+from vfp.config import parse_config
+from vfp.handlers.checkpoint import AtomicSaver
+from vfp.handlers.selection import Selection, best_files, choose
+from vfp.training import train
+
+SIZE = 16
+
+
+def row(epoch, gain, candidate=True, phase="train"):
+    return {"epoch": epoch, "phase": phase, "candidate": candidate, "gain_t1": gain, "psnr_t1": 20 + gain,
+            "copy_last_psnr_t1": 20.0}
+
+
+def test_choose_picks_the_best_candidate_and_says_why():
+    chosen = choose([row(0, 0.0, phase="start"), row(1, 0.4), row(2, 0.9), row(3, 1.5, candidate=False), row(4, 0.2)])
+    assert chosen["epoch"] == 2 and chosen["beat_copy_last"] and chosen["val_gain_t1"] == 0.9
+    assert "+0.900 dB" in chosen["why"] and "highest validation gain" in chosen["why"]
+
+
+def test_choose_falls_back_to_the_copy_last_start_and_says_so_plainly():
+    chosen = choose([row(0, 0.0, phase="start"), row(1, -0.3), row(2, -0.1)])
+    assert chosen["epoch"] == 0 and chosen["beat_copy_last"] is False
+    assert "no epoch beat copy-last" in chosen["why"] and "epoch 2 at -0.100 dB" in chosen["why"]
+
+
+def test_choose_without_copy_last_start_exports_least_bad_and_says_so():
+    chosen = choose([row(0, -5.0, candidate=False, phase="start"), row(1, -0.3), row(2, -0.1)])
+    assert chosen["epoch"] == 2 and not chosen["beat_copy_last"] and "no epoch beat copy-last" in chosen["why"]
+    assert choose([row(1, 1.0, candidate=False)]) is None
+
+
+def _fake_validation(selection, trainer, evaluator, epoch, gain, diff):
+    trainer.state.epoch = epoch
+    evaluator.state.metrics = {"gain_t1": gain, "psnr_t1": 20 + gain, "copy_last_psnr_t1": 20.0,
+                               "copy_last_diff_t1": diff}
+    evaluator.fire_event(Events.COMPLETED)
+
+
+@pytest.mark.parametrize("start_diff,expected", [(0.0, 0), (0.5, 2)])
+def test_selection_keeps_the_best_candidate_file_and_epoch_zero_only_when_copy_last(tmp_path, start_diff, expected):
+    model = torch.nn.Linear(2, 2)
+    sel = Selection(tmp_path, model, AtomicSaver(tmp_path), phase_of=lambda e: "train", exportable=lambda p: True,
+                    log=lambda m: None)
+    trainer, evaluator = Engine(lambda e, b: None), Engine(lambda e, b: None)
+    trainer.state, evaluator.state = State(), State()
+    sel.attach(trainer, evaluator)
+    for epoch, gain in ((0, 0.0), (1, -0.4), (2, -0.2)):
+        with torch.no_grad():
+            model.weight.fill_(epoch)
+        _fake_validation(sel, trainer, evaluator, epoch, gain, start_diff if epoch == 0 else 0.3)
+    decision = sel.decision()
+    assert decision["epoch"] == expected
+    assert [e for _, e, _ in best_files(tmp_path)] == [expected]  # one best file, the selected epoch's
+    saved = torch.load(decision["weights_file"], weights_only=True)
+    assert torch.all(saved["weight"] == expected)
+    state = sel.state_dict()  # checkpointed: a resumed run decides over the earlier epochs too
+    again = Selection(tmp_path, model, AtomicSaver(tmp_path), phase_of=lambda e: "train", exportable=lambda p: True)
+    again.load_state_dict(state)
+    assert [r["epoch"] for r in again.history] == [0, 1, 2] and again.history[0]["candidate"] == (expected == 0)
+
+
+class Clips(torch.utils.data.Dataset):
+    def __init__(self, n=8, frames=4, size=SIZE, seed=0):
+        self.n, self.frames, self.size, self.seed = n, frames, size, seed
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        g = torch.Generator().manual_seed(self.seed * 1000 + i)
+        y, x = torch.randint(0, self.size - 6, (2,), generator=g).tolist()
+        f = torch.full((self.frames, 3, self.size, self.size), -1.0)
+        for t in range(self.frames):
+            f[t, :, y : y + 4, (x + t) % (self.size - 4) : (x + t) % (self.size - 4) + 4] = 1.0
+        return {"frames": f, "video": f"v{i}", "start": 0}
+
+
+def _cfg(model, **sections):
+    return parse_config({
+        "model": model, "data": {"size": [SIZE, SIZE]}, "evaluate": {"horizon": 2},
+        "train": {"epochs": 2, "batch_size": 4, "num_workers": 0, "snapshot_videos": 0},
+        "multiscale_gan": {"net": {"n_input": 2, "scales": [4, 8, 16], "features": [[8]] * 3, "kernels": [3] * 3,
+                                   "residual_base": "last_frame"},
+                           "discriminator": {"conv_features": [[4]] * 3, "conv_kernels": [[1], [3], [3]],
+                                             "fc": [[8, 1]] * 3},
+                           "schedule": {"g_warmup_epochs": 1}},
+        "seq2seq": {"n_output": 2, "net": {"n_input": 2, "embed": 8, "hidden": [8], "stride": 4}},
+        **sections,
+    })
+
+
+def test_untrained_copy_last_start_is_exported_when_nothing_learns(tmp_path, capsys):
+    cfg = _cfg("seq2seq", seq2seq={"lr": 0.0, "n_output": 2,
+                                   "net": {"n_input": 2, "embed": 8, "hidden": [8], "stride": 4}})
+    summary = train(cfg, out_dir=tmp_path, train_data=Clips(), val_data=Clips(4, seed=1), progress=False)
+    assert summary["exported_epoch"] == 0 and summary["exported_phase"] == "start"
+    assert summary["beat_copy_last"] is False and "no epoch beat copy-last" in summary["selected"]["why"]
+    on_disk = json.loads((tmp_path / "logs" / "summary.json").read_text())
+    assert on_disk["selected"]["epoch"] == 0 and [r["epoch"] for r in on_disk["selected"]["history"]] == [0, 1, 2]
+    assert "exporting epoch 0 [start]: no epoch beat copy-last" in capsys.readouterr().out
+
+
+def test_gan_export_comes_from_an_adversarial_epoch(tmp_path):
+    summary = train(_cfg("multiscale_gan"), out_dir=tmp_path, train_data=Clips(), val_data=Clips(4, seed=1),
+                    progress=False)
+    hist = {r["epoch"]: r for r in summary["selected"]["history"]}
+    assert hist[0]["phase"] == "start" and not hist[0]["candidate"]  # D never trained: not a GAN
+    assert hist[1]["phase"] == "g_warmup" and not hist[1]["candidate"]
+    assert hist[2]["phase"] == "joint" and hist[2]["candidate"]
+    assert summary["exported_epoch"] == 2 and summary["exported_phase"] == "joint"
+    saved = torch.load(tmp_path / "model.pt", map_location="cpu", weights_only=True)
+    assert saved["phase"] == "joint" and saved["epoch"] == 2
+    best = torch.load(summary["selected"]["weights_file"], map_location="cpu", weights_only=True)
+    assert all(torch.equal(saved["state_dict"][k], best[k]) for k in best)
