@@ -88,3 +88,22 @@ def test_learns_a_pure_translation_within_one_pixel():
     assert err.mean() < 1.0, f"mean flow error {err.mean():.2f} px"
     copy_err = (clip[:, 1] - clip[:, 2]).abs().mean()
     assert (pred[:, 0] - clip[:, 2]).abs().mean() < 0.5 * copy_err  # and it beats copy-last clearly
+
+
+def test_still_context_is_copied_exactly_whatever_the_weights():
+    """The still gate: pixels that did not change in the context stay exactly as they are, even for a
+    net whose heads predict large motion; moving regions still move."""
+    torch.manual_seed(0)
+    model = WarpNet(n_input=3, features=(8, 16), blend=True, still=2.0, still_radius=2)
+    with torch.no_grad():
+        for head in model.heads:
+            head.weight.normal_(0, 0.5)
+            head.bias.fill_(3.0)
+    model.eval()
+    frozen = _texture(1, 32, 32, seed=4)[:, None].expand(-1, 3, -1, -1, -1).contiguous()
+    assert torch.equal(model(frozen, 2), frozen[:, :2])  # a frozen clip: exact copies, also in the rollout
+    part = frozen.clone()
+    part[:, 1:, :, :, :8] = _pan(1, 2, 32, dx=1, dy=0, seed=5)[..., :8]  # only the left 8 columns move
+    out = model(part, 1)[:, 0]
+    assert torch.equal(out[..., 12:], part[:, -1, ..., 12:])  # far from the motion: untouched
+    assert not torch.equal(out[..., :8], part[:, -1, ..., :8])  # the moving part moves

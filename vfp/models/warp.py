@@ -9,7 +9,8 @@ With ``blend`` the net also predicts a second flow for the frame before the last
 [0, 1]: ``(1 - m) * warp(last, f1) + m * warp(prev, f2)`` (occlusions: pixels seen only there).
 
 Starting point: every flow head and the mask are zero-initialised, so an untrained net is exactly
-copy-last (zero motion, ``m = 0``), and still content stays still unless training says otherwise.
+copy-last (zero motion, ``m = 0``). Still content stays still: motion is scaled down to zero where the
+context did not change (:func:`still_gate`).
 Flows are in pixels at the input size. Multi-step: rolled out on its own predictions (on the true
 frames when training with ``future``). ``stride = 2 ** (len(features) - 1)``.
 """
@@ -62,6 +63,17 @@ def warp(frame: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
                          align_corners=True)
 
 
+def still_gate(frames: torch.Tensor, still: float, radius: int) -> torch.Tensor:
+    """[B, 1, H, W] in [0, 1]: the largest change between consecutive context frames within ``radius``
+    pixels, over ``still`` grey levels (0-255), capped at 1. Motion (flows and mask) is multiplied by
+    it, so content that stood exactly still through the whole context is copied exactly (frozen and
+    duplicated frames, fixed-camera backgrounds); ``still: 0`` turns the gate off."""
+    change = (frames[:, 1:] - frames[:, :-1]).abs().amax(dim=(1, 2))[:, None] * 127.5
+    if radius > 0:
+        change = F.max_pool2d(change, 2 * radius + 1, stride=1, padding=radius)
+    return (change / still).clamp(max=1)
+
+
 def upsample_flow(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Flow at a coarser level -> ``size``, values scaled with the resolution."""
     scale = torch.tensor([size[1] / flow.shape[-1], size[0] / flow.shape[-2]], device=flow.device,
@@ -74,7 +86,7 @@ class WarpNet(nn.Module):
     """``forward(context [B, T, C, H, W], n_future, future=None) -> [B, n_future, C, H, W]``."""
 
     def __init__(self, n_input: int = 4, channels: int = 3, features: tuple[int, ...] = (16, 32, 64, 96),
-                 blend: bool = True, max_flow: float = 0.0):
+                 blend: bool = True, max_flow: float = 0.0, still: float = 2.0, still_radius: int = 4):
         super().__init__()
         features = tuple(features)
         if not features:
@@ -82,6 +94,7 @@ class WarpNet(nn.Module):
         if blend and n_input < 2:
             raise ValueError("blend needs n_input >= 2 (it warps the frame before the last too)")
         self.n_input, self.channels, self.blend, self.max_flow = n_input, channels, blend, max_flow
+        self.still, self.still_radius = still, still_radius
         self.stride = 2 ** (len(features) - 1)
         in_ch = (2 * n_input - 1) * channels
         self.down = nn.ModuleList(conv_block(i, o, stride=1 if k == 0 else 2)
@@ -112,6 +125,8 @@ class WarpNet(nn.Module):
     def step(self, frames: torch.Tensor) -> torch.Tensor:
         """frames [B, n_input, C, H, W] -> next frame [B, C, H, W]."""
         out = self.motion(frames)
+        if self.still > 0:
+            out = out * still_gate(frames, self.still, self.still_radius)
         flow = out[:, :2]
         if self.max_flow > 0:
             flow = self.max_flow * torch.tanh(flow / self.max_flow)
