@@ -12,12 +12,15 @@ zero-initialised, so an untrained model is exactly copy-last), else ``tanh(head(
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
+from vfp.config import Params, bounded
 from vfp.models.convlstm import ConvLSTMStack
 from vfp.models.registry import register_model
+from vfp.recipes import SupervisedSection, net_schema
 
 
 def _n_down(stride: int) -> int:
@@ -27,14 +30,26 @@ def _n_down(stride: int) -> int:
     return n
 
 
-@register_model("seq2seq", recipe="supervised")
+@dataclass(frozen=True)
+class SamplingSchedule(Params):
+    """Scheduled sampling (Bengio et al. 2015, as PredRNN / OpenSTL): the probability that a decoder step
+    is fed the model's own prediction instead of the true frame goes linearly from ``start`` to ``end``
+    over the first ``decay`` fraction of the run's iterations, then stays at ``end`` (1 = training
+    matches the autoregressive test). ``start == end``: a constant ratio."""
+
+    start: float = bounded(0.0, ge=0, le=1)
+    end: float = bounded(1.0, ge=0, le=1)
+    decay: float = bounded(0.8, gt=0, le=1)
+
+
 class Seq2Seq(nn.Module):
     """``forward(context [B, T, C, H, W], n_future, future=None) -> [B, n_future, C, H, W]``.
 
     Training with ``future``: teacher forcing; at each step after the first, with
     probability ``sampling_ratio`` the model's own (non-detached) prediction is fed
-    instead of the true frame (scheduled sampling, one draw per step for the batch).
-    Eval or ``future=None``: autoregressive.
+    instead of the true frame (scheduled sampling, one draw per clip and step). The
+    ``seq2seq`` section's ``sampling`` schedule moves the ratio during training (see
+    :class:`SamplingSchedule`). Eval or ``future=None``: autoregressive.
     """
 
     def __init__(
@@ -85,6 +100,16 @@ class Seq2Seq(nn.Module):
             return (prev_frame + self.head(h)).clamp(-1, 1)
         return torch.tanh(self.head(h))
 
+    def _next_input(self, pred: torch.Tensor, true: torch.Tensor | None) -> torch.Tensor:
+        """The decoder's next input: the true frame, or per clip with probability ``sampling_ratio``
+        the model's own (non-detached) prediction (scheduled sampling; autoregressive without ``true``)."""
+        if true is None or self.sampling_ratio >= 1:
+            return pred
+        if self.sampling_ratio <= 0:
+            return true
+        own = torch.rand(pred.shape[0], device=pred.device) < self.sampling_ratio
+        return torch.where(own.view(-1, 1, 1, 1), pred, true)
+
     def forward(
         self, context: torch.Tensor, n_future: int, future: torch.Tensor | None = None
     ) -> torch.Tensor:
@@ -99,10 +124,7 @@ class Seq2Seq(nn.Module):
         prev, preds = frames[:, -1], []
         for k in range(n_future):
             if k > 0:
-                use_true = teacher and not (
-                    self.sampling_ratio > 0 and torch.rand(()).item() < self.sampling_ratio
-                )
-                prev = future[:, k - 1] if use_true else preds[-1]
+                prev = self._next_input(preds[-1], future[:, k - 1] if teacher else None)
                 emb = self.frame_encoder(prev)
             h, states = self.decoder(emb, states)
             preds.append(self._output(h, prev))
@@ -114,3 +136,17 @@ def check_context(context: torch.Tensor, n_input: int, stride: int) -> None:
         raise ValueError(f"context must be [B, T>={n_input}, C, H, W], got {tuple(context.shape)}")
     if context.shape[-2] % stride or context.shape[-1] % stride:
         raise ValueError(f"H and W must be divisible by {stride}, got {tuple(context.shape[-2:])}")
+
+
+Seq2SeqNet = net_schema(Seq2Seq)
+
+
+@dataclass(frozen=True)
+class Seq2SeqSection(SupervisedSection):
+    """``seq2seq: {lr, n_output, weight_decay, lr_schedule, loss, sampling: {start, end, decay}, net}``."""
+
+    net: Seq2SeqNet = field(default_factory=Seq2SeqNet)
+    sampling: SamplingSchedule = field(default_factory=SamplingSchedule)
+
+
+register_model("seq2seq", recipe="supervised", params=Seq2SeqSection)(Seq2Seq)
