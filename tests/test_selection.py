@@ -122,3 +122,18 @@ def test_gan_export_comes_from_an_adversarial_epoch(tmp_path):
     assert saved["phase"] == "joint" and saved["epoch"] == 2
     best = torch.load(summary["selected"]["weights_file"], map_location="cpu", weights_only=True)
     assert all(torch.equal(saved["state_dict"][k], best[k]) for k in best)
+
+
+def test_report_says_which_epoch_was_exported_and_why(tmp_path):
+    from vfp.evaluation import read_selection
+    from vfp.report import write_report
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    chosen = choose([row(0, 0.0, phase="start"), row(1, -0.2)])
+    (logs / "summary.json").write_text(json.dumps({"selected": chosen}))
+    steps = {"model": {"psnr": [20.0]}, "copy_last": {"psnr": [20.0]}}
+    page = write_report(tmp_path / "report", model="m", flat=None, steps=steps, loss_history=None, gif_pairs=[],
+                        selection=read_selection(logs)).read_text()
+    assert "Exported weights: epoch 0 [start]" in page and "no epoch beat copy-last" in page
+    assert read_selection(tmp_path / "nowhere") is None

@@ -123,6 +123,15 @@ def read_loss_history(logs_dir: Path) -> list[dict] | None:
     return None
 
 
+def read_selection(logs_dir: Path) -> dict | None:
+    """The ``selected`` entry (exported epoch, phase, why) of ``<logs_dir>/summary.json``, or None."""
+    try:
+        selected = json.loads((Path(logs_dir) / "summary.json").read_text()).get("selected")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return selected if isinstance(selected, dict) else None
+
+
 def read_per_step_csv(path: Path) -> dict[str, dict[str, list[float]]]:
     """``metrics/per_step.csv`` -> ``{"model": {m: [per step]}, <baseline>: {m: [...]}, ...}`` (NaN for empty)."""
     from vfp.baselines import NAMES
@@ -408,7 +417,8 @@ def evaluate(cfg: Config, *, model_path: Path | None = None, split_dir: Path = P
     from vfp.report import write_report
 
     write_report(report_dir, model=cfg.model, flat=flat, steps={"model": model_steps, **base_steps},
-                 loss_history=read_loss_history(logs_dir), gif_pairs=gif_pairs_in(report_dir / "gifs"))
+                 loss_history=read_loss_history(logs_dir), gif_pairs=gif_pairs_in(report_dir / "gifs"),
+                 selection=read_selection(logs_dir))
     if log is not None:
         how = f"computed in {state.baseline_s:.1f} s" if state.baseline_s else f"reused from {cache.path}"
         log(f"evaluated {state.n_clips} test clips at {size[0]}x{size[1]} ({n_ctx} context frames, {cfg.model} "

@@ -238,6 +238,16 @@ def _losses(out_dir: Path, loss_history: Sequence[Mapping] | None) -> list[str]:
     return ['<p class="note">The loss history has no numeric loss column.</p>']
 
 
+def _selection(selected: Mapping | None) -> list[str]:
+    """Which epoch's weights were exported and why (vfp.handlers.selection), from the training summary."""
+    if not selected:
+        return []
+    gain = selected.get("val_gain_t1")
+    gain_text = f" (validation gain over copy-last at t+1: {gain:+.3f} dB)" if isinstance(gain, (int, float)) else ""
+    return [f'<p id="selection">Exported weights: epoch {_e(selected.get("epoch"))} '
+            f'[{_e(selected.get("phase"))}]{_e(gain_text)}: {_e(selected.get("why", ""))}.</p>']
+
+
 def _gallery(out_dir: Path, gif_pairs: Sequence[tuple]) -> list[str]:
     if not gif_pairs:
         return ['<p class="note">No GIFs were written.</p>']
@@ -276,6 +286,7 @@ def write_report(
     gif_pairs: Sequence[tuple[str | os.PathLike, str | os.PathLike]],
     title: str = "Next-frame prediction report",
     generated_at: str | None = None,
+    selection: Mapping | None = None,
 ) -> Path:
     """Write ``out_dir/index.html`` (plus PNG plots and ``gifs/``) and return its path.
 
@@ -289,6 +300,7 @@ def write_report(
         gif_pairs: ``(expected_gif, generated_gif)`` paths; GIFs outside ``out_dir``
             are copied into ``out_dir/gifs/``.
         generated_at: optional fixed timestamp string shown in the page.
+        selection: the ``selected`` entry of the training summary (which epoch was exported and why).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -311,7 +323,7 @@ def write_report(
         parts.append(f"<p class=\"note\">Generated at {_e(generated_at)}.</p>")
     parts += ["<h2>Metrics per horizon step</h2>", *_metrics_table(values, model, bases, horizon)]
     parts += ["<h2>Per-horizon plots</h2>", *_plots(out_dir, model, steps, bases)]
-    parts += ["<h2>Training losses</h2>", *_losses(out_dir, loss_history)]
+    parts += ["<h2>Training losses</h2>", *_selection(selection), *_losses(out_dir, loss_history)]
     parts += ["<h2>Expected vs generated</h2>", *_gallery(out_dir, gif_pairs)]
     parts += [*_flat_table(values), "</body></html>"]
     path = out_dir / "index.html"

@@ -1,0 +1,59 @@
+"""Slow: the default model, trained by `dvc repro` on a copy of the developers' real footage
+(../shared/fixtures/real, a flat folder of long videos -> temporal split), beats copy-last at t+1 on
+its test segments. A short schedule keeps it to a few minutes; skipped where the footage is absent."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.test_e2e import COPY, REPO, _dvc, _run
+
+REAL = REPO.parent / "shared" / "fixtures" / "real"
+SHORT = {"epochs": 4}  # the default schedule, shortened (CI on 2 cores)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    videos = sorted([*REAL.glob("*.mp4"), *REAL.glob("*.avi")]) if REAL.is_dir() else []
+    if not videos:
+        pytest.skip(f"no real footage in {REAL}")
+    root = tmp_path_factory.mktemp("real")
+    folder = root.parent / f"{root.name}-videos"
+    folder.mkdir()
+    for video in videos:
+        shutil.copy2(video, folder / video.name)
+    for rel in COPY:
+        src, dst = REPO / rel, root / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dst)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["data"].update(source="folder", folder=str(folder))
+    params["train"].update(SHORT)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for cmd in (["init", "-q"], ["config", "user.name", "vfp test"], ["config", "user.email", "test@vfp.invalid"]):
+        _run(["git", *cmd], root)
+    _run(["git", "add", "-A"], root)
+    _run(["git", "commit", "-qm", "project"], root)
+    return root
+
+
+def test_default_model_beats_copy_last_on_real_footage_it_did_not_train_on(project):
+    _dvc("repro", cwd=project)
+    split = (project / "data" / "split" / "train.txt").read_text().splitlines()
+    assert split and all(len(line.split("\t")) == 4 for line in split)  # temporal segments, not whole videos
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    metrics = json.loads((project / "metrics" / "metrics.json").read_text())
+    summary = json.loads((project / "models" / params["model"] / "logs" / "summary.json").read_text())
+    assert summary["selected"]["why"] and summary["exported_epoch"] >= 0
+    assert metrics["psnr_gain_t1"] > 0, (metrics["psnr_t1"], metrics["copy_last_psnr_t1"], summary["selected"])
