@@ -64,13 +64,13 @@ def warp(frame: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
 
 
 def still_gate(frames: torch.Tensor, still: float, radius: int) -> torch.Tensor:
-    """[B, 1, H, W] in [0, 1]: the largest change between consecutive context frames within ``radius``
-    pixels, over ``still`` grey levels (0-255), capped at 1. Motion (flows and mask) is multiplied by
+    """[B, 1, H, W] in [0, 1]: the largest change between consecutive context frames, averaged over a
+    window of ``radius`` pixels, over ``still`` grey levels (0-255), capped at 1. Motion (flows and mask) is multiplied by
     it, so content that stood exactly still through the whole context is copied exactly (frozen and
     duplicated frames, fixed-camera backgrounds); ``still: 0`` turns the gate off."""
     change = (frames[:, 1:] - frames[:, :-1]).abs().amax(dim=(1, 2))[:, None] * 127.5
-    if radius > 0:
-        change = F.max_pool2d(change, 2 * radius + 1, stride=1, padding=radius)
+    if radius > 0:  # the mean over the window: a lone noisy pixel barely opens it, a moving edge does
+        change = F.avg_pool2d(change, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
     return (change / still).clamp(max=1)
 
 
@@ -86,7 +86,7 @@ class WarpNet(nn.Module):
     """``forward(context [B, T, C, H, W], n_future, future=None) -> [B, n_future, C, H, W]``."""
 
     def __init__(self, n_input: int = 4, channels: int = 3, features: tuple[int, ...] = (16, 32, 64, 96),
-                 blend: bool = True, max_flow: float = 0.0, still: float = 2.0, still_radius: int = 4):
+                 blend: bool = True, max_flow: float = 0.0, still: float = 16.0, still_radius: int = 4):
         super().__init__()
         features = tuple(features)
         if not features:
