@@ -17,8 +17,8 @@ from vfp.recipes.base import Built, Context, Recipe, Section, as_kwargs, lr_sche
 class GanLoss(Params):
     lam_lp: float = bounded(1.0, ge=0)
     lam_gdl: float = bounded(1.0, ge=0)
-    # 0: no discriminator at all (multi-scale Lp + GDL only). Lp and GDL are per-pixel means here; Mathieu
-    # et al.'s 0.05 weighed Lp summed over pixels: 0.05 against means made adv larger than Lp (measured:
+    # 0: no discriminator at all (multi-scale Lp + GDL only). Lp and GDL are per-pixel means here; the usual
+    # 0.05 (dyelax's TF reimplementation of Mathieu et al.) weighed Lp and GDL summed over pixels; 0.05 against means made adv larger than Lp (measured:
     # -0.28 dB val gain on real footage at the first adversarial epoch; 0.002: +0.17 dB by epoch 3)
     lam_adv: float = bounded(0.002, ge=0)
     p: int = bounded(2, ge=1)
