@@ -160,8 +160,10 @@ def test_report_rebuilds_without_model(tmp_path, monkeypatch, write_video):
                          cwd=tmp_path, env={**os.environ, "PYTHONWARNINGS": "ignore"}, timeout=120)
     assert res.returncode == 0, res.stderr
     lines = res.stdout.strip().splitlines()
-    assert len(lines) == 3 and lines[0].startswith("psnr t+1: copy_last") and "gain +0.00 dB" in lines[0]
-    assert lines[1].startswith("ssim t+1:") and "1 test clips" in lines[2]
+    assert lines[0].startswith("evaluated 1 test clips at 32x32")  # timing line, then the summary
+    summary = lines[1:]
+    assert len(summary) == 3 and summary[0].startswith("psnr t+1: copy_last") and "gain +0.00 dB" in summary[0]
+    assert summary[1].startswith("ssim t+1:") and "1 test clips" in summary[2]
     page = tmp_path / "reports" / "copy_last" / "index.html"
     before = page.read_text()
     page.unlink()
