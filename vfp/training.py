@@ -9,7 +9,8 @@ Output folder (``models/<model>/`` by default; only rank 0 writes):
 * ``config.json``                the params defining the run + hash (resume guard)
 * ``model.pt``                   what evaluate / ``vfp predict`` load (:func:`load_trained`)
 * ``snapshots/epoch_NNN/`` and ``snapshots/latest/``  GIF pairs
-* ``logs/{train_steps,train_epoch,val}.csv``, ``logs/loss_curves.png``, ``logs/summary.json``
+* ``logs/``  dvclive (handlers.live): ``metrics.json``, ``plots/metrics/{train,val}/*.tsv`` per epoch,
+  ``plots/images/`` snapshot strips; and ``logs/summary.json`` (the exported epoch and why)
 """
 from __future__ import annotations
 
