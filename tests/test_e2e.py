@@ -8,51 +8,21 @@ must produce metrics, plots, GIFs and the report, and the model must beat copy-l
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-COPY = ["dvc.yaml", "params.yaml", "stages", "vfp", ".dvc/config", ".dvcignore", ".gitignore"]
+from tests.dvc_project import commit_all, dvc, project_copy
 
 pytestmark = pytest.mark.slow
 
 
-def _run(cmd: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    return result
-
-
-def _dvc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return _run([sys.executable, "-m", "dvc", *args], cwd)
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("project")
-    for rel in COPY:
-        src, dst = REPO / rel, root / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dst)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["train"].update(epochs=2, snapshot_every=1)
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for cmd in (["init", "-q"], ["config", "user.name", "vfp test"], ["config", "user.email", "test@vfp.invalid"]):
-        _run(["git", *cmd], root)
-    _run(["git", "add", "-A"], root)
-    _run(["git", "commit", "-qm", "project"], root)
-    return root
+    return project_copy(tmp_path_factory.mktemp("project"),
+                        lambda params: params["train"].update(epochs=2, snapshot_every=1))
 
 
 def _stale_stages(project: Path, change: dict) -> set[str]:
@@ -64,7 +34,7 @@ def _stale_stages(project: Path, change: dict) -> set[str]:
         params[section].update(values)
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     try:
-        status = json.loads(_dvc("status", "--json", cwd=project).stdout)
+        status = json.loads(dvc("status", "--json", cwd=project))
     finally:
         path.write_text(original)
     return set(status) - {"model_params"}  # always_changed: it re-resolves the model section on every run
@@ -86,7 +56,7 @@ class _Page(HTMLParser):
 
 def test_repro_then_experiment_then_diff(project: Path):
     # ---- 1. dvc repro: the whole pipeline with the default model
-    out = _dvc("repro", cwd=project).stdout
+    out = dvc("repro", cwd=project)
     for stage in ("download", "motion_filter", "split", "train", "evaluate"):
         assert f"Running stage '{stage}'" in out
     metrics = json.loads((project / "metrics/metrics.json").read_text())
@@ -106,35 +76,34 @@ def test_repro_then_experiment_then_diff(project: Path):
     snapshots = list((project / "models/multiscale_gan/snapshots").rglob("*_generated_large.gif"))
     assert snapshots
 
-    plots = json.loads(_dvc("plots", "show", "--json", cwd=project).stdout)["data"]
+    plots = json.loads(dvc("plots", "show", "--json", cwd=project))["data"]
     psnr_plot = json.dumps(plots["PSNR per horizon step (model vs copy-last vs flow)"])
     assert "copy_last_psnr" in psnr_plot and f"{metrics['psnr_t1']}" in psnr_plot  # drawn from this run's CSV
     assert "models/multiscale_gan/logs/plots/metrics/train/loss_g.tsv" in plots  # dvclive curves
 
-    assert "didn't change" in _dvc("repro", cwd=project).stdout  # a second repro does nothing
+    assert "didn't change" in dvc("repro", cwd=project)  # a second repro does nothing
     # split reads data.interval (its temporal gaps are in sampled frames), so it re-runs with train and evaluate
     assert _stale_stages(project, {"data": {"interval": 3}}) == {"split", "train", "evaluate"}
     assert _stale_stages(project, {"seq2seq": {"lr": 0.5}}) == set()  # another model's section retrains nothing
     # dvc status names the stages whose own params changed; the rest re-run only if that stage's output changes
     assert _stale_stages(project, {"motion": {"threshold": 2.0}}) == {"motion_filter"}
-    _run(["git", "add", "-A"], project)
-    _run(["git", "commit", "-qm", "baseline: multiscale_gan"], project)
+    commit_all(project, "baseline: multiscale_gan")
 
     # ---- 2. a second model as an experiment: data stages are reused, train/evaluate run
-    exp = _dvc("exp", "run", "-n", "ae-tiny", "-S", "model=autoencoder", "-S", "autoencoder.net.features=[8,16,32]",
-               "-S", "train.epochs=1", cwd=project).stdout
+    exp = dvc("exp", "run", "-n", "ae-tiny", "-S", "model=autoencoder", "-S", "autoencoder.net.features=[8,16,32]",
+               "-S", "train.epochs=1", cwd=project)
     for stage in ("download", "motion_filter", "split"):
         assert f"Running stage '{stage}'" not in exp
     assert "Running stage 'train'" in exp and "Running stage 'evaluate'" in exp
     assert (project / "reports/autoencoder/index.html").is_file()
 
     # ---- 3. dvc metrics diff: same keys, different model values, identical copy-last values
-    diff = json.loads(_dvc("metrics", "diff", "--all", "--json", cwd=project).stdout)["metrics/metrics.json"]
+    diff = json.loads(dvc("metrics", "diff", "--all", "--json", cwd=project))["metrics/metrics.json"]
     baseline_keys = set(metrics)
     assert baseline_keys - {"n_clips"} <= set(diff)
     assert diff["psnr_t1"]["old"] != diff["psnr_t1"]["new"]
     assert diff["copy_last_psnr_t1"]["old"] == diff["copy_last_psnr_t1"]["new"]
 
     # ---- 4. dvc exp show lists both runs
-    shown = json.dumps(json.loads(_dvc("exp", "show", "--json", cwd=project).stdout))
+    shown = json.dumps(json.loads(dvc("exp", "show", "--json", cwd=project)))
     assert "ae-tiny" in shown and "multiscale_gan" in shown and "autoencoder" in shown

@@ -7,24 +7,14 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-COPY = ["dvc.yaml", "params.yaml", "stages", "vfp", ".dvc/config", ".dvcignore", ".gitignore"]
+from tests.dvc_project import REPO, commit_all, dvc, project_copy
 
 pytestmark = pytest.mark.slow
-
-
-def _run(cmd: list[str], cwd: Path, env: dict, timeout: int = 900) -> str:
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    return result.stdout
 
 
 def _readme_plugin() -> str:
@@ -47,33 +37,27 @@ def _set_params(project: Path, **values) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def _short_copy_last(params: dict) -> None:
+    params["model"] = "copy_last"
+    params["train"].update(epochs=1, clips_per_epoch=128)
+    params["evaluate"].update(gifs=1)
+
+
 def test_plugin_model_trains_evaluates_and_diffs(tmp_path):
     project, plugins = tmp_path / "project", tmp_path / "elsewhere"
-    for rel in COPY:
-        src, dst = REPO / rel, project / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dst)
     (plugins / "my_models").mkdir(parents=True)
     (plugins / "my_models" / "__init__.py").write_text("")
     plugin_file = plugins / "my_models" / "tiny.py"
     plugin_file.write_text(_readme_plugin())
     name = re.search(r'register_model\(\s*"([A-Za-z0-9_]+)"', plugin_file.read_text()).group(1)
-    env = {**os.environ, "PYTHONPATH": f"{project}{os.pathsep}{plugins}",  # the project's vfp, then the plugin
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    dvc = [sys.executable, "-m", "dvc"]
-    _set_params(project, model="copy_last", train__epochs=1, train__clips_per_epoch=128, evaluate__gifs=1)
-    for cmd in (["init", "-q"], ["config", "user.name", "vfp test"], ["config", "user.email", "t@vfp.invalid"]):
-        _run(["git", *cmd], project, env)
-    _run(dvc + ["repro"], project, env)  # the baseline experiment: copy-last
-    _run(["git", "add", "-A"], project, env)
-    _run(["git", "commit", "-qm", "baseline: copy_last"], project, env)
+    env = {**os.environ, "PYTHONPATH": f"{project}{os.pathsep}{plugins}"}  # the project's vfp, then the plugin
+    project_copy(project, _short_copy_last, env=env)
+    dvc("repro", cwd=project, env=env)  # the baseline experiment: copy-last
+    commit_all(project, "baseline: copy_last", env=env)
     vfp_before = _vfp_hashes(project)
 
     _set_params(project, plugins=["my_models.tiny"], model=name)
-    out = _run(dvc + ["repro"], project, env)
+    out = dvc("repro", cwd=project, env=env)
     assert "Running stage 'train'" in out and "Running stage 'evaluate'" in out
     for stage in ("download", "motion_filter", "split"):
         assert f"Running stage '{stage}'" not in out  # data stages reused
@@ -85,12 +69,12 @@ def test_plugin_model_trains_evaluates_and_diffs(tmp_path):
     assert metrics["psnr_gain_t1"] == pytest.approx(metrics["psnr_t1"] - metrics["copy_last_psnr_t1"], abs=1e-3)
     assert metrics["psnr_gain_t1"] > -0.5, metrics  # starts as copy-last; one short epoch must not wreck it
 
-    diff = json.loads(_run(dvc + ["metrics", "diff", "--all", "--json"], project, env))["metrics/metrics.json"]
+    diff = json.loads(dvc("metrics", "diff", "--all", "--json", cwd=project, env=env))["metrics/metrics.json"]
     assert diff["psnr_t1"]["old"] != diff["psnr_t1"]["new"]  # copy-last's run vs the plugin model's
     assert diff["copy_last_psnr_t1"]["old"] == diff["copy_last_psnr_t1"]["new"]
 
-    assert "didn't change" in _run(dvc + ["repro"], project, env)  # nothing to redo ...
+    assert "didn't change" in dvc("repro", cwd=project, env=env)  # nothing to redo ...
     plugin_file.write_text(plugin_file.read_text().replace("bounded(16, ge=1)", "bounded(8, ge=1)"))
-    out = _run(dvc + ["repro"], project, env)  # ... until the plugin file changes: it is a dep
+    out = dvc("repro", cwd=project, env=env)  # ... until the plugin file changes: it is a dep
     assert "Running stage 'train'" in out
     assert _vfp_hashes(project) == vfp_before  # no file under vfp/ touched

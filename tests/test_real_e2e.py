@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.test_e2e import COPY, REPO, _dvc, _run
+from tests.dvc_project import REPO, dvc, project_copy
 
 REAL = REPO.parent / "shared" / "fixtures" / "real"
 SHORT: dict = {}  # train overrides (none: exactly the default params, as a user runs them)
@@ -31,26 +29,17 @@ def project(tmp_path_factory) -> Path:
     folder.mkdir()
     for video in videos:
         shutil.copy2(video, folder / video.name)
-    for rel in COPY:
-        src, dst = REPO / rel, root / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dst)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["data"].update(source="folder", folder=str(folder))
-    params["train"].update(SHORT)
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for cmd in (["init", "-q"], ["config", "user.name", "vfp test"], ["config", "user.email", "test@vfp.invalid"]):
-        _run(["git", *cmd], root)
-    _run(["git", "add", "-A"], root)
-    _run(["git", "commit", "-qm", "project"], root)
+
+    def real_folder(params: dict) -> None:
+        params["data"].update(source="folder", folder=str(folder))
+        params["train"].update(SHORT)
+
+    project_copy(root, real_folder)
     return root
 
 
 def test_default_model_beats_copy_last_on_real_footage_it_did_not_train_on(project):
-    _dvc("repro", cwd=project)
+    dvc("repro", cwd=project)
     split = (project / "data" / "split" / "train.txt").read_text().splitlines()
     assert split and all(len(line.split("\t")) == 4 for line in split)  # temporal segments, not whole videos
     params = yaml.safe_load((project / "params.yaml").read_text())

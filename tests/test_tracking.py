@@ -7,7 +7,6 @@ A temporary copy of the project (own git): `dvc repro` (autoencoder, 1 epoch), a
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -15,49 +14,25 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-COPY = ["dvc.yaml", "params.yaml", "stages", "vfp", ".dvc/config", ".dvcignore", ".gitignore"]
+from tests.dvc_project import commit_all, dvc, project_copy, run
 
 pytestmark = pytest.mark.slow
-
-
-def _run(cmd: list[str], cwd: Path, timeout: int = 900) -> str:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert res.returncode == 0, f"{' '.join(cmd)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
-    return res.stdout
-
-
-def _dvc(*args: str, cwd: Path) -> str:
-    return _run([sys.executable, "-m", "dvc", *args], cwd)
 
 
 def _chromium() -> str | None:
     return next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("tracking")
-    for rel in COPY:
-        src, dst = REPO / rel, root / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dst)
-    params = yaml.safe_load((root / "params.yaml").read_text())
+def _tiny_autoencoder_project(params: dict) -> None:
     params["model"] = "autoencoder"
     params["train"].update(epochs=1, clips_per_video=2, snapshot_every=1, num_workers=0)
     params["compare"] = {"clips": 2, "scale": 1}
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for cmd in (["init", "-q"], ["config", "user.name", "vfp test"], ["config", "user.email", "test@vfp.invalid"]):
-        _run(["git", *cmd], root)
-    _run(["git", "add", "-A"], root)
-    _run(["git", "commit", "-qm", "project"], root)
-    return root
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    return project_copy(tmp_path_factory.mktemp("tracking"), _tiny_autoencoder_project)
 
 
 def _training_metrics(exp_show: list[dict]) -> dict[str, dict]:
@@ -80,36 +55,36 @@ def _steps(tsv: Path) -> list[int]:
     return [int(line.split("\t")[0]) for line in tsv.read_text().splitlines()[1:]]
 
 
-def test_dvclive_curves_experiments_resume_and_compare_page(project: Path):
+def test_dvclive_curves_experiments_resume_and_compare_page(project: Path, need_tool):
+    chromium = _chromium() or need_tool("chromium", package="chromium")  # skipped locally, fails under CI
     # ---- dvc repro, commit, one experiment with another model
-    _dvc("repro", cwd=project)
-    _run(["git", "add", "-A"], project)
-    _run(["git", "commit", "-qm", "baseline: autoencoder"], project)
-    _dvc("exp", "run", "-n", "other", "-S", "model=multiscale_gan", cwd=project)
+    dvc("repro", cwd=project)
+    commit_all(project, "baseline: autoencoder")
+    dvc("exp", "run", "-n", "other", "-S", "model=multiscale_gan", cwd=project)
 
-    found = _training_metrics(json.loads(_dvc("exp", "show", "--json", cwd=project)))
+    found = _training_metrics(json.loads(dvc("exp", "show", "--json", cwd=project)))
     base = found.get("master") or found["main"]
     assert base["models/autoencoder/logs/metrics.json"]["train"]["loss"] > 0
     other = found["other"]["models/multiscale_gan/logs/metrics.json"]
     assert other["step"] == 1 and "loss_g" in other["train"] and "psnr_t1" in other["val"]
     assert any(k.startswith("lp_s") for k in other["train"]) and any(k.startswith("gdl_s") for k in other["train"])
 
-    plots = json.loads(_dvc("plots", "show", "--json", cwd=project))["data"]
+    plots = json.loads(dvc("plots", "show", "--json", cwd=project))["data"]
     live = "models/multiscale_gan/logs/plots"
     assert f"{live}/metrics/train/loss_g.tsv" in plots and f"{live}/metrics/val/psnr_t1.tsv" in plots
     assert any(k.startswith(f"{live}/images/snapshots/") and k.endswith("/1.png") for k in plots)
-    html_out = _dvc("plots", "show", "-o", "dvc_plots_out", cwd=project)
+    html_out = dvc("plots", "show", "-o", "dvc_plots_out", cwd=project)
     assert "loss_g" in (project / "dvc_plots_out" / "index.html").read_text(), html_out
 
     # ---- the same experiment trained on to 2 epochs: dvclive continues at step 2, no step twice
-    log = _dvc("exp", "run", "-n", "other-2ep", "-S", "model=multiscale_gan", "-S", "train.epochs=2", cwd=project)
+    log = dvc("exp", "run", "-n", "other-2ep", "-S", "model=multiscale_gan", "-S", "train.epochs=2", cwd=project)
     assert "resuming from" in log
     tsv = project / live / "metrics" / "train" / "loss_g.tsv"
     assert _steps(tsv) == [1, 2]
     assert _steps(project / live / "metrics" / "val" / "psnr_t1.tsv") == [1, 2]
 
     # ---- vfp compare: one row per experiment, one grid column per experiment + context/truth/copy-last
-    _run([sys.executable, "-m", "vfp.cli", "compare"], project)
+    run([sys.executable, "-m", "vfp.cli", "compare"], project)
     page_path = project / "reports" / "compare" / "index.html"
     page = page_path.read_text()
     names = re.findall(r"<tr class=experiment><td><b>([^<]+)</b>", page)
@@ -119,9 +94,6 @@ def test_dvclive_curves_experiments_resume_and_compare_page(project: Path):
     srcs = re.findall(r'src="([^"]+)"', page)
     assert len(srcs) == 1 + 2 * 6 and all((page_path.parent / s).is_file() for s in srcs)
 
-    chromium = _chromium()
-    if chromium is None:
-        pytest.skip("headless Chromium not installed (Debian: apt-get install -y chromium)")
     cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage",
            f"--user-data-dir={project / '.chromium'}", "--virtual-time-budget=5000", "--dump-dom",
            page_path.resolve().as_uri()]
