@@ -247,7 +247,7 @@ def test_sigint_saves_checkpoint_and_exits_cleanly_then_sigkill_and_resume(tmp_p
 
     proc = _start(tmp_path, 2)
     out, err = proc.communicate(timeout=120)
-    assert f"resuming from {run_dir / f'checkpoint_{killed_at}.pt'}" in out
+    assert f"resuming from {run_dir / f'checkpoint_{killed_at}.pt'}" in out, (proc.returncode, out[-2000:], err[-2000:])
     assert proc.returncode == 0 and "Traceback" not in err
 
 

@@ -48,7 +48,7 @@ def test_scheduled_sampling_ratio_decays_linearly_then_stays():
     expected = [min(1.0, i / 10) for i in range(n)]  # linear over the first 10 iterations, then 1
     assert seen["ratio"] == pytest.approx(expected)
     assert seen["output"] == pytest.approx(expected)  # reported in the step output (dvclive curve)
-    assert "sampling_scheduler" in built.to_save  # checkpointed: a resumed run continues the schedule
+
 
 
 def test_sampling_ratio_one_trains_on_own_predictions_zero_on_true_frames():
@@ -77,9 +77,33 @@ def test_lr_follows_cosine_with_warmup():
     assert lr[-1] == pytest.approx(0.001, rel=0.05)  # to final x lr at the end of the run
     mid = 4 + (n - 4) // 2
     assert lr[mid] == pytest.approx(0.001 + 0.009 * (1 + math.cos(math.pi * (mid - 4) / (n - 4))) / 2, rel=0.05)
-    assert "lr_scheduler" in built.to_save
 
 
-def test_constant_lr_has_no_scheduler():
+def test_constant_lr_stays():
     built, model = _built({"lr": 0.01, "lr_schedule": {"kind": "constant"}}, 5)
-    assert set(_run(built, model, 5)["lr"]) == {0.01} and "lr_scheduler" not in built.to_save
+    assert set(_run(built, model, 5)["lr"]) == {0.01}
+
+
+def _resumed(built, model, at: int, total: int):
+    """Run ``built`` as a trainer restored from a checkpoint taken after iteration ``at`` of ``total``."""
+    built.trainer.load_state_dict({"iteration": at, "epoch_length": total, "max_epochs": 1})
+    return _run(built, model, total)
+
+
+def test_schedules_continue_from_the_restored_iteration():
+    section = {"lr": 0.01, "lr_schedule": {"kind": "cosine", "warmup": 0.1, "final": 0.1},
+               "sampling": {"start": 0.0, "end": 1.0, "decay": 0.5}}
+    full = _run(*_built(section, 40), 40)
+    resumed = _resumed(*_built(section, 40), at=13, total=40)
+    assert resumed["lr"] == pytest.approx(full["lr"][13:]) and len(resumed["lr"]) == 27
+    assert resumed["ratio"] == pytest.approx(full["ratio"][13:])
+
+
+def test_a_longer_run_resumed_follows_the_new_schedule():
+    # a run restored at iteration 13 and now set to 40 iterations in all (e.g. train.epochs raised) gets
+    # the 40-iteration schedule from iteration 14 on: the schedule's length is read from the params, not restored
+    section = {"lr": 0.01, "lr_schedule": {"kind": "cosine", "warmup": 0.1, "final": 0.1}}
+    longer = _run(*_built(section, 40), 40)
+    resumed = _resumed(*_built(section, 40), at=13, total=40)
+    assert resumed["lr"] == pytest.approx(longer["lr"][13:])
+    assert resumed["lr"][0] > _run(*_built(section, 20), 20)["lr"][13]  # later in the shorter run: lower

@@ -102,22 +102,14 @@ def optimizer(params, section: Any) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=section.lr)
 
 
-def lr_scheduler(trainer: Any, opt: torch.optim.Optimizer, lr: float, schedule: LrSchedule, iterations: int):
-    """Attach ``schedule`` for ``opt`` (peak ``lr``) to ``trainer`` at every iteration start; return the
-    Ignite scheduler (checkpoint it: it counts iterations) or None for ``constant``."""
-    from ignite.engine import Events
-    from ignite.handlers.param_scheduler import CosineAnnealingScheduler, create_lr_scheduler_with_warmup
+def lr_scheduler(trainer: Any, opt: torch.optim.Optimizer, lr: float, schedule: LrSchedule, iterations: int) -> None:
+    """Attach ``schedule`` for ``opt`` (peak ``lr``) to ``trainer``: the LR is set at every iteration start
+    from the trainer's iteration (vfp.recipes.schedules; nothing to checkpoint). ``constant``: nothing."""
+    from vfp.recipes.schedules import attach_lr, cosine_with_warmup
 
     if schedule.kind == "constant" or iterations < 2 or lr == 0:
-        return None
-    warm = int(round(schedule.warmup * iterations))
-    sched = CosineAnnealingScheduler(opt, "lr", start_value=lr, end_value=lr * schedule.final,
-                                     cycle_size=max(2, iterations - warm) + 1)  # + 1: no restart inside the run
-    if warm >= 2:
-        sched = create_lr_scheduler_with_warmup(sched, warmup_start_value=lr * 0.01, warmup_end_value=lr,
-                                                warmup_duration=warm)
-    trainer.add_event_handler(Events.ITERATION_STARTED, sched)
-    return sched
+        return
+    attach_lr(trainer, opt, lambda it: cosine_with_warmup(it, iterations, lr, schedule.warmup, schedule.final))
 
 
 def net_schema(cls: type, exclude: tuple[str, ...] = ()) -> type:

@@ -79,10 +79,9 @@ class GanRecipe(Recipe):
         trainer = create_gan_trainer(g_model, disc, opt_g, opt_d, sec.loss, sec.schedule, n_output=sec.n_output,
                                      grad_clip=tc.grad_clip, device=ctx.device, amp=tc.amp, crop=tc.crop,
                                      channels_last=tc.channels_last)
-        for key, opt, lr in (("lr_scheduler", opt_g, sec.lr), ("lr_scheduler_d", opt_d, sec.lr_d)):
-            sched = lr_scheduler(trainer, opt, lr, sec.lr_schedule, ctx.iterations) if opt is not None else None
-            if sched is not None:
-                to_save[key] = sched
+        for opt, lr in ((opt_g, sec.lr), (opt_d, sec.lr_d)):
+            if opt is not None:
+                lr_scheduler(trainer, opt, lr, sec.lr_schedule, ctx.iterations)
         for key, scaler in (("scaler", trainer.scaler), ("scaler_d", trainer.scaler_d)):
             if scaler is not None:
                 to_save[key] = scaler

@@ -39,41 +39,34 @@ class SupervisedRecipe(Recipe):
                                             channels_last=tc.channels_last, p=sec.loss.p,
                                             lam_gdl=sec.loss.lam_gdl, alpha=sec.loss.alpha)
         to_save = {"model": ctx.model, "optimizer": opt}
-        sched = lr_scheduler(trainer, opt, sec.lr, sec.lr_schedule, ctx.iterations)
-        if sched is not None:
-            to_save["lr_scheduler"] = sched
+        lr_scheduler(trainer, opt, sec.lr, sec.lr_schedule, ctx.iterations)
         if getattr(sec, "sampling", None) is not None:  # a section with a scheduled-sampling schedule
-            to_save["sampling_scheduler"] = sampling_scheduler(trainer, ctx.model, sec.sampling, ctx.iterations)
+            sampling_scheduler(trainer, ctx.model, sec.sampling, ctx.iterations)
         if trainer.scaler is not None:
             to_save["scaler"] = trainer.scaler
         return Built(trainer, to_save, eval_model=run_model)
 
 
-def sampling_scheduler(trainer, model, schedule, iterations: int):
-    """Drive ``model.sampling_ratio`` by ``schedule`` (start -> end, linear over ``decay`` x ``iterations``)
-    with Ignite's PiecewiseLinearStateScheduler (``trainer.state.sampling_ratio``, set at every
-    iteration start, reported in the step output); returns the scheduler (checkpoint it)."""
+def sampling_scheduler(trainer, model, schedule, iterations: int) -> None:
+    """Drive ``model.sampling_ratio`` by ``schedule`` (start -> end, linear over ``decay`` x ``iterations``,
+    a function of the trainer's iteration: vfp.recipes.schedules), set at every iteration start and
+    reported in the step output (``sampling_ratio``: a dvclive curve)."""
     from ignite.engine import Events
-    from ignite.handlers.state_param_scheduler import PiecewiseLinearStateScheduler
+
+    from vfp.recipes.schedules import linear_ramp
 
     if not hasattr(model, "sampling_ratio"):
         raise ValueError(f"{type(model).__name__} has no sampling_ratio for the sampling schedule")
     steps = max(1, int(round(schedule.decay * iterations)))
-    # the scheduler counts calls from 1: iteration i gets start + (end - start) * (i - 1) / steps
-    sched = PiecewiseLinearStateScheduler([(1, schedule.start), (steps + 1, schedule.end)], "sampling_ratio",
-                                          create_new=True)
-    sched.attach(trainer, Events.ITERATION_STARTED)
 
     @trainer.on(Events.ITERATION_STARTED)
     def _apply(engine) -> None:
-        model.sampling_ratio = float(engine.state.sampling_ratio)
+        model.sampling_ratio = float(linear_ramp(engine.state.iteration, steps, schedule.start, schedule.end))
 
     @trainer.on(Events.ITERATION_COMPLETED)
     def _report(engine) -> None:
         if isinstance(engine.state.output, dict):
             engine.state.output["sampling_ratio"] = model.sampling_ratio
-
-    return sched
 
 
 register_recipe(SupervisedRecipe())
