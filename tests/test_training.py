@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ import torch
 
 from vfp.config import parse_config
 from vfp.errors import VfpError
-from vfp.handlers.checkpoint import checkpoint_files
+from vfp.handlers.checkpoint import checkpoint_files, params_hash, run_params
 from vfp.modelio import load_trained
 from vfp.training import run, train
 
@@ -118,6 +118,21 @@ def test_changed_params_start_fresh_and_move_old_aside(tmp_path, capsys):
     assert summary["resumed_from"] is None
     assert "starting fresh" in capsys.readouterr().out
     assert list((tmp_path / "stale").glob("*/checkpoint_*.pt"))
+
+
+def test_run_identity_includes_the_training_data(tmp_path):
+    """A resume needs the same data too: other train/val lists, decoder or folder start a fresh run."""
+    cfg, split = make_cfg("seq2seq"), tmp_path / "split"
+    split.mkdir()
+    (split / "train.txt").write_text("A/v_A_g01_c01.avi\n")
+    (split / "val.txt").write_text("A/v_A_g02_c01.avi\n")
+    base = params_hash(run_params(cfg, split))
+    assert params_hash(run_params(cfg, split)) == base
+    assert params_hash(run_params(replace(cfg, data=replace(cfg.data, decoder="pyav")), split)) != base
+    assert params_hash(run_params(replace(cfg, data=replace(cfg.data, source="folder", folder="/a")), split)) != \
+        params_hash(run_params(replace(cfg, data=replace(cfg.data, source="folder", folder="/b")), split))
+    (split / "train.txt").write_text("A/v_A_g01_c01.avi\t120\t0\t84\n")  # a temporal segment instead
+    assert params_hash(run_params(cfg, split)) != base
 
 
 def test_nan_loss_stops_names_loss_and_keeps_good_checkpoint(tmp_path):

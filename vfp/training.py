@@ -195,11 +195,13 @@ def _loaders(cfg: Config, run: _Run, split_dir: Path, n_input: int, n_output: in
     return _Loaders(train_data, val_data, sampler, train_loader, val_loader, per_rank_batch)
 
 
-def _resume(cfg: Config, run: _Run, to_save: dict[str, Any]) -> str:
-    """Load the latest checkpoint of the same params into ``to_save`` (rank 0 decides); its path or ''."""
+def _resume(cfg: Config, run: _Run, to_save: dict[str, Any], split_dir: Path | None) -> str:
+    """Load the latest checkpoint of the same params and data (``split_dir``'s lists) into ``to_save``
+    (rank 0 decides); its path or ''."""
     resumed_from = ""
     if run.rank == 0:
-        can_resume = prepare_run_dir(run.run_dir, run_params(cfg), resume=cfg.train.resume == "auto", log=run.say)
+        can_resume = prepare_run_dir(run.run_dir, run_params(cfg, split_dir), resume=cfg.train.resume == "auto",
+                                     log=run.say)
         path = load_latest(run.run_dir, to_save, log=run.say) if can_resume else None
         resumed_from = str(path) if path else ""
     if run.world > 1:
@@ -390,7 +392,7 @@ def train(cfg: Config, *, split_dir: Path = Path("data/split"), out_dir: Path | 
     selection = Selection(run.run_dir, built.to_save["model"], AtomicSaver(run.run_dir), phase_of=built.phase_of,
                           exportable=built.exportable, log=run.say)
     to_save = {**built.to_save, "trainer": built.trainer, "rng": RngState(), "selection": selection}
-    resumed_from = _resume(cfg, run, to_save)
+    resumed_from = _resume(cfg, run, to_save, Path(split_dir) if train_data is None else None)
     ckpt, interrupt, evaluator = _attach_handlers(cfg, run, built.trainer, built, to_save, data, resumed_from,
                                                   progress)
     _validate_start(built.trainer, evaluator, data)

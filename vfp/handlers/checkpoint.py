@@ -83,16 +83,27 @@ def params_finite(modules: Mapping[str, Any]) -> bool:
 
 # ---------------------------------------------------------------- config guard
 
-def run_params(cfg: Config) -> dict[str, Any]:
-    """The params that define a training run (a resume needs them unchanged)."""
+def run_params(cfg: Config, split_dir: Path | None = None) -> dict[str, Any]:
+    """The params that define a training run (a resume needs them unchanged), with the training data's
+    identity: its source, folder and decoder, and the contents of ``split_dir``'s train/val lists."""
     train = {k: v for k, v in to_dict(cfg.train).items() if k not in _NON_RESULT_TRAIN_KEYS}
-    return {
-        "model": cfg.model,
-        cfg.model: to_dict(cfg.model_section()),
-        "train": train,
-        "data": {"source": cfg.data.source, "size": list(cfg.data.size), "interval": cfg.data.interval},
-        "seed": cfg.seed,
-    }
+    data = {"source": cfg.data.source, "size": list(cfg.data.size), "interval": cfg.data.interval,
+            "decoder": cfg.data.decoder}
+    if cfg.data.source == "folder":
+        data["folder"] = cfg.data.folder
+    if split_dir is not None:
+        data["lists"] = _lists_digest(Path(split_dir))
+    return {"model": cfg.model, cfg.model: to_dict(cfg.model_section()), "train": train, "data": data,
+            "seed": cfg.seed}
+
+
+def _lists_digest(split_dir: Path) -> str:
+    """sha256 of the train and val split lists (the videos and segments a run learns and selects on)."""
+    digest = hashlib.sha256()
+    for name in ("train.txt", "val.txt"):
+        path = split_dir / name
+        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"") + b"\0")
+    return digest.hexdigest()
 
 
 def params_hash(params: Mapping[str, Any]) -> str:
