@@ -25,7 +25,7 @@ RECIPES: dict[str, "Recipe"] = {}
 class LrSchedule(Params):
     """Learning rate over the whole run (``train.epochs`` x iterations per epoch), per iteration:
     ``constant``; or ``cosine``: a linear warm-up over the first ``warmup`` fraction of the iterations
-    (from 1% of ``lr``), then a cosine decay to ``final`` x ``lr`` (Ignite param schedulers)."""
+    (from 1% of ``lr``), then a cosine decay to ``final`` x ``lr`` (a function of the trainer's iteration: vfp.recipes.schedules)."""
 
     kind: Literal["constant", "cosine"] = "cosine"
     warmup: float = bounded(0.05, ge=0, lt=1)
