@@ -28,9 +28,9 @@ def run(cmd: list[str], cwd: Path, timeout: int = 900, env: dict | None = None) 
     return result.stdout
 
 
-def dvc(*args: str, cwd: Path, env: dict | None = None) -> str:
+def dvc(*args: str, cwd: Path, env: dict | None = None, timeout: int = 900) -> str:
     """``python -m dvc <args>`` in ``cwd``; its stdout."""
-    return run([sys.executable, "-m", "dvc", *args], cwd, env=env)
+    return run([sys.executable, "-m", "dvc", *args], cwd, timeout=timeout, env=env)
 
 
 def commit_all(root: Path, message: str, env: dict | None = None) -> None:

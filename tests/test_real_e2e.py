@@ -39,7 +39,8 @@ def project(tmp_path_factory) -> Path:
 
 
 def test_default_model_beats_copy_last_on_real_footage_it_did_not_train_on(project):
-    dvc("repro", cwd=project)
+    # the whole pipeline on the real set trains the GAN for ~280 CPU-seconds; the limit leaves room for a busy machine
+    dvc("repro", cwd=project, timeout=2700)
     split = (project / "data" / "split" / "train.txt").read_text().splitlines()
     assert split and all(len(line.split("\t")) == 4 for line in split)  # temporal segments, not whole videos
     params = yaml.safe_load((project / "params.yaml").read_text())
