@@ -11,10 +11,20 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["to_model", "to_pixels", "to_uint8", "PIXEL_SCALE", "PIXEL_OFFSET"]
+__all__ = ["to_model", "to_pixels", "to_uint8", "clamp_model", "PIXEL_SCALE", "PIXEL_OFFSET"]
 
 PIXEL_SCALE = 127.5
 PIXEL_OFFSET = 127.5
+
+
+def clamp_model(x: torch.Tensor) -> torch.Tensor:
+    """``x`` clamped to model space [-1, 1], with gradient 1 inside the range including its ends.
+
+    ``torch.clamp`` passes no gradient at the bounds from torch 2.14 on (2.13 passed it): a residual model
+    that starts as copy-last predicts exactly -1 / +1 on saturated (0 / 255) pixels and would learn
+    nothing there. Values beyond the range are cut with no gradient, as by ``clamp``."""
+    inside = (x >= -1) & (x <= 1)
+    return torch.where(inside, x, x.detach().clamp(-1, 1))
 
 
 def to_model(x: torch.Tensor) -> torch.Tensor:

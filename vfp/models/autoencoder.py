@@ -18,6 +18,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from vfp.frames import clamp_model
 from vfp.models.registry import register_model
 from vfp.models.seq2seq import check_context
 
@@ -75,7 +76,7 @@ class UNetAutoencoder(nn.Module):
         for up, block, skip in zip(self.up, self.dec, reversed(skips[:-1])):
             x = block(torch.cat([up(x), skip], dim=1))
         if self.residual:  # stays in [-1, 1] because of the clamp
-            return (frames[:, -1] + self.head(x)).clamp(-1, 1)
+            return clamp_model(frames[:, -1] + self.head(x))
         return torch.tanh(self.head(x))
 
     def forward(

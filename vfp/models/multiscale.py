@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from vfp.frames import clamp_model
 from vfp.models.registry import register_model
 from vfp.models.seq2seq import check_context
 from vfp.recipes import GanSection, net_schema
@@ -152,7 +153,7 @@ class MultiScaleGenerator(nn.Module):
                 if self.residual_base == "previous":
                     base = prev
             if self.residual:  # stays in [-1, 1] because of the clamp
-                preds.append((base + stage(x)).clamp(-1, 1))
+                preds.append(clamp_model(base + stage(x)))
             else:
                 preds.append(torch.tanh(stage(x)))
         return preds

@@ -19,6 +19,7 @@ from torch import nn
 
 from vfp.config import Params, bounded
 from vfp.models.convlstm import ConvLSTMStack
+from vfp.frames import clamp_model
 from vfp.models.registry import register_model
 from vfp.recipes import SupervisedSection, net_schema
 
@@ -97,7 +98,7 @@ class Seq2Seq(nn.Module):
 
     def _output(self, h: torch.Tensor, prev_frame: torch.Tensor) -> torch.Tensor:
         if self.residual:  # stays in [-1, 1] because of the clamp
-            return (prev_frame + self.head(h)).clamp(-1, 1)
+            return clamp_model(prev_frame + self.head(h))
         return torch.tanh(self.head(h))
 
     def _next_input(self, pred: torch.Tensor, true: torch.Tensor | None) -> torch.Tensor:

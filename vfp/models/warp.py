@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from vfp.frames import clamp_model
 from vfp.models.registry import register_model
 from vfp.models.seq2seq import check_context
 
@@ -137,7 +138,7 @@ class WarpNet(nn.Module):
         if self.blend:
             mask = out[:, 4:5].clamp(0, 1)  # exactly 0 at init (clamp passes gradients at the bounds)
             pred = pred + mask * (warp(frames[:, -2], out[:, 2:4]) - pred)
-        return pred.clamp(-1, 1)
+        return clamp_model(pred)
 
     def forward(self, context: torch.Tensor, n_future: int, future: torch.Tensor | None = None) -> torch.Tensor:
         check_context(context, self.n_input, self.stride)
