@@ -25,3 +25,13 @@ def test_clamping():
     assert p.min().item() == 0.0 and p.max().item() == 255.0
     u = to_uint8(x)
     assert u.tolist() == [0, 0, 128, 255, 255]
+
+
+def test_clamp_model_cuts_values_but_keeps_the_gradient_at_the_bounds():
+    from vfp.frames import clamp_model
+
+    x = torch.tensor([-1.5, -1.0, 0.25, 1.0, 1.5], requires_grad=True)
+    y = clamp_model(x)
+    assert y.tolist() == [-1.0, -1.0, 0.25, 1.0, 1.0]
+    y.sum().backward()
+    assert x.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]  # torch.clamp gives 0 at +-1 from torch 2.14 on
