@@ -1,4 +1,4 @@
-"""Checkpoints: save (atomic, last ``n_saved`` + best by val PSNR t+1), resume, config guard.
+"""Checkpoints: save (atomic, last ``n_saved``), resume, config guard.
 
 Files in the run folder:
 
@@ -6,7 +6,7 @@ Files in the run folder:
   (torch CPU/CUDA, numpy, python ``random``), AMP scalers; written through :mod:`vfp.fileio`
   (temp file in the same folder, fsync, rename), so a kill during a save leaves at most a
   ``.*.tmp`` file, which is never picked up (and is removed at the next start).
-* ``best_model_<epoch>_psnr_t1=<score>.pt``  the generator/model weights of the best epoch.
+* ``best_model_<epoch>_gain_t1=<score>.pt``  the selected epoch's weights (written by handlers.selection).
 * ``config.json``  the params that define the run (see :func:`run_params`) and their hash.
 
 A checkpoint is never written while the weights hold NaN/inf or after the NaN guard fired.
@@ -27,16 +27,15 @@ import numpy as np
 import torch
 from ignite.engine import Engine, Events
 import ignite.distributed as idist
-from ignite.handlers import Checkpoint, global_step_from_engine
+from ignite.handlers import Checkpoint
 from ignite.handlers.checkpoint import BaseSaveHandler
 
 from vfp.config import Config, to_dict
 from vfp.fileio import atomic_save, atomic_write_text
 
 CHECKPOINT_RE = re.compile(r"^checkpoint_(\d+)\.pt$")
-BEST_RE = re.compile(r"^best_model_(\d+)_(?:gain|psnr)_t1=(-?[0-9.]+|-?inf|nan)\.pt$")  # see handlers.selection
+BEST_RE = re.compile(r"^best_model_(\d+)_(?:gain|psnr)_t1=(-?[0-9.]+|-?inf|nan)\.pt$")  # handlers.selection's files
 CONFIG_FILE = "config.json"
-BEST_METRIC = "psnr_t1"
 # train keys that do not change what a given epoch computes (so changing them keeps resuming)
 _NON_RESULT_TRAIN_KEYS = ("epochs", "num_workers", "val_every", "snapshot_every", "snapshot_videos",
                           "n_saved", "resume", "device", "compile")
@@ -124,12 +123,13 @@ def checkpoint_files(run_dir: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def best_files(run_dir: Path) -> list[tuple[float, Path]]:
+def best_files(run_dir: Path) -> list[tuple[float, int, Path]]:
+    """``(score, epoch, path)`` of the kept best-model files, lowest score first."""
     found = []
     for path in Path(run_dir).glob("best_model_*.pt"):
         m = BEST_RE.match(path.name)
         if m:
-            found.append((float(m.group(2)), path))
+            found.append((float(m.group(2)), int(m.group(1)), path))
     return sorted(found)
 
 
@@ -155,7 +155,7 @@ def prepare_run_dir(run_dir: Path, params: Mapping[str, Any], *, resume: bool, l
             old_hash = json.loads(cfg_path.read_text()).get("hash")
         except (ValueError, AttributeError):
             old_hash = "unreadable"
-    previous = [p for _, p in checkpoint_files(run_dir)] + [p for _, p in best_files(run_dir)]
+    previous = [p for _, p in checkpoint_files(run_dir)] + [p for _, _, p in best_files(run_dir)]
     has_old = bool(previous) or (run_dir / "logs").exists() or (run_dir / "snapshots").exists()
     same = old_hash == new_hash
     can_resume = resume and same and bool(checkpoint_files(run_dir))
@@ -214,16 +214,16 @@ class AtomicSaver(BaseSaveHandler):
 
 
 class CheckpointHandler:
-    """Saves ``to_save`` every epoch (last ``n_saved`` kept) and the best model by val ``psnr_t1``.
+    """Saves ``to_save`` every epoch (last ``n_saved`` kept); the exported epoch's weights are kept by
+    handlers.selection.
 
-    ``attach(trainer, evaluator=None)``: regular checkpoints at the trainer's EPOCH_COMPLETED,
-    the best one at the evaluator's COMPLETED. ``save_now(trainer)`` saves at once (SIGINT).
+    ``attach(trainer)``: checkpoints at the trainer's EPOCH_COMPLETED. ``save_now(trainer)`` saves at once (SIGINT).
     Every save is skipped, with a warning, when ``trainer.state.nan_key`` is set (the NaN guard
     fired) or a parameter is not finite: a good checkpoint is never replaced by a broken one.
     """
 
     def __init__(self, run_dir: str | Path, to_save: Mapping[str, Any], *, n_saved: int = 2,
-                 best_model: torch.nn.Module | None = None, log: Callable[[str], None] = print):
+                 log: Callable[[str], None] = print):
         if n_saved < 1:
             raise ValueError(f"n_saved must be >= 1, got {n_saved}")
         if "model" not in to_save or "trainer" not in to_save:
@@ -236,24 +236,11 @@ class CheckpointHandler:
             self.to_save, self.saver, n_saved=n_saved, filename_pattern="checkpoint_{global_step}.pt",
             global_step_transform=lambda engine, _: engine.state.iteration,
         )
-        self.best_model = best_model if best_model is not None else self.to_save["model"]
-        self.best: Checkpoint | None = None
-        self._trainer: Engine | None = None
         # continue the rotation of files already in the folder (after a resume)
         self.checkpoint.load_state_dict({"_saved": [(s, p.name) for s, p in checkpoint_files(self.run_dir)]})
 
-    def attach(self, trainer: Engine, evaluator: Engine | None = None) -> None:
-        self._trainer = trainer
+    def attach(self, trainer: Engine) -> None:
         trainer.add_event_handler(Events.EPOCH_COMPLETED, self)
-        if evaluator is not None:
-            self.best = Checkpoint(
-                {"model": self.best_model}, AtomicSaver(self.run_dir),
-                n_saved=1, filename_pattern="best_model_{global_step}_psnr_t1={score}.pt",
-                score_function=lambda e: float(e.state.metrics[BEST_METRIC]), score_name=BEST_METRIC,
-                global_step_transform=global_step_from_engine(trainer),
-            )
-            self.best.load_state_dict({"_saved": [(s, p.name) for s, p in best_files(self.run_dir)]})
-            evaluator.add_event_handler(Events.COMPLETED, self._save_best)
 
     def _ok_to_save(self, trainer: Engine) -> bool:
         nan_key = getattr(trainer.state, "nan_key", None)
@@ -266,10 +253,6 @@ class CheckpointHandler:
     def __call__(self, trainer: Engine) -> None:
         if self._ok_to_save(trainer):
             self.checkpoint(trainer)
-
-    def _save_best(self, evaluator: Engine) -> None:
-        if self.best is not None and self._ok_to_save(self._trainer):
-            self.best(evaluator)
 
     def save_now(self, trainer: Engine) -> Path | None:
         """Save unless a checkpoint of this very iteration exists; return the latest path."""

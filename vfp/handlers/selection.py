@@ -15,26 +15,16 @@ checkpointed object, so a resumed run decides over every epoch, before and after
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from ignite.engine import Engine, Events
 from ignite.handlers import Checkpoint
 
+from vfp.handlers.checkpoint import best_files
+
 SCORE = "gain_t1"
 SAME_AS_COPY_LAST = 0.5  # grey levels (0-255): below this at every pixel, a model predicts copy-last
-BEST_RE = re.compile(r"^best_model_(\d+)_(?:gain|psnr)_t1=(-?[0-9.]+|-?inf|nan)\.pt$")
-
-
-def best_files(run_dir: Path) -> list[tuple[float, int, Path]]:
-    """``(score, epoch, path)`` of the kept best-model files, lowest score first."""
-    found = []
-    for path in Path(run_dir).glob("best_model_*.pt"):
-        m = BEST_RE.match(path.name)
-        if m:
-            found.append((float(m.group(2)), int(m.group(1)), path))
-    return sorted(found)
 
 
 def choose(history: list[Mapping[str, Any]]) -> dict[str, Any] | None:
