@@ -12,7 +12,7 @@ from vfp.recipes.base import (
     Section,
     as_kwargs,
     get_recipe,
-    lr_scheduler,
+    attach_lr_schedule,
     net_schema,
     optimizer,
     register_recipe,
@@ -24,6 +24,6 @@ from vfp.recipes.supervised import SupervisedLoss, SupervisedRecipe, SupervisedS
 
 __all__ = [
     "RECIPES", "Built", "Context", "GanLoss", "GanRecipe", "GanSchedule", "GanSection", "LrSchedule", "NoneRecipe", "Recipe",
-    "Section", "SupervisedLoss", "SupervisedRecipe", "SupervisedSection", "as_kwargs", "get_recipe", "lr_scheduler", "net_schema",
+    "Section", "SupervisedLoss", "SupervisedRecipe", "SupervisedSection", "as_kwargs", "get_recipe", "attach_lr_schedule", "net_schema",
     "optimizer", "register_recipe", "section_for",
 ]

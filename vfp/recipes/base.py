@@ -102,7 +102,7 @@ def optimizer(params, section: Any) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=section.lr)
 
 
-def lr_scheduler(trainer: Any, opt: torch.optim.Optimizer, lr: float, schedule: LrSchedule, iterations: int) -> None:
+def attach_lr_schedule(trainer: Any, opt: torch.optim.Optimizer, lr: float, schedule: LrSchedule, iterations: int) -> None:
     """Attach ``schedule`` for ``opt`` (peak ``lr``) to ``trainer``: the LR is set at every iteration start
     from the trainer's iteration (vfp.recipes.schedules; nothing to checkpoint). ``constant``: nothing."""
     from vfp.recipes.schedules import attach_lr, cosine_with_warmup

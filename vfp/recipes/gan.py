@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vfp.config import Params, bounded
-from vfp.recipes.base import Built, Context, Recipe, Section, as_kwargs, lr_scheduler, optimizer, register_recipe
+from vfp.recipes.base import Built, Context, Recipe, Section, as_kwargs, attach_lr_schedule, optimizer, register_recipe
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class GanRecipe(Recipe):
                                      channels_last=tc.channels_last)
         for opt, lr in ((opt_g, sec.lr), (opt_d, sec.lr_d)):
             if opt is not None:
-                lr_scheduler(trainer, opt, lr, sec.lr_schedule, ctx.iterations)
+                attach_lr_schedule(trainer, opt, lr, sec.lr_schedule, ctx.iterations)
         for key, scaler in (("scaler", trainer.scaler), ("scaler_d", trainer.scaler_d)):
             if scaler is not None:
                 to_save[key] = scaler

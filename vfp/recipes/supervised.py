@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from vfp.config import Params, bounded
-from vfp.recipes.base import Built, Context, Recipe, Section, lr_scheduler, optimizer, register_recipe
+from vfp.recipes.base import Built, Context, Recipe, Section, attach_lr_schedule, optimizer, register_recipe
 
 
 @dataclass(frozen=True)
@@ -39,15 +39,15 @@ class SupervisedRecipe(Recipe):
                                             channels_last=tc.channels_last, p=sec.loss.p,
                                             lam_gdl=sec.loss.lam_gdl, alpha=sec.loss.alpha)
         to_save = {"model": ctx.model, "optimizer": opt}
-        lr_scheduler(trainer, opt, sec.lr, sec.lr_schedule, ctx.iterations)
+        attach_lr_schedule(trainer, opt, sec.lr, sec.lr_schedule, ctx.iterations)
         if getattr(sec, "sampling", None) is not None:  # a section with a scheduled-sampling schedule
-            sampling_scheduler(trainer, ctx.model, sec.sampling, ctx.iterations)
+            attach_sampling_schedule(trainer, ctx.model, sec.sampling, ctx.iterations)
         if trainer.scaler is not None:
             to_save["scaler"] = trainer.scaler
         return Built(trainer, to_save, eval_model=run_model)
 
 
-def sampling_scheduler(trainer, model, schedule, iterations: int) -> None:
+def attach_sampling_schedule(trainer, model, schedule, iterations: int) -> None:
     """Drive ``model.sampling_ratio`` by ``schedule`` (start -> end, linear over ``decay`` x ``iterations``,
     a function of the trainer's iteration: vfp.recipes.schedules), set at every iteration start and
     reported in the step output (``sampling_ratio``: a dvclive curve)."""
