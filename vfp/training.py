@@ -269,7 +269,7 @@ def _attach_handlers(cfg: Config, run: _Run, trainer: Engine, built: Built, to_s
     _attach_epoch_data(trainer, data)
     ckpt = CheckpointHandler(run.run_dir, to_save, n_saved=tc.n_saved, log=run.say)
     selection = to_save["selection"]
-    selection.ok_to_save = lambda: ckpt._ok_to_save(trainer)
+    selection.ok_to_save = lambda: ckpt.ok_to_save(trainer)
     NanGuard(last_checkpoint=lambda: ckpt.last_checkpoint or (resumed_from or None), log=run.say).attach(trainer)
     interrupt = _Interrupt(trainer)
     evaluator = _attach_validation(cfg, run, trainer, built.eval_model, n_input, data, interrupt)
@@ -301,7 +301,7 @@ def _run_epochs(trainer: Engine, loader: DataLoader, run: _Run, interrupt: _Inte
                 raise
 
 
-def _selected_weights(run: _Run, model: nn.Module, trainer: Engine, selection: Selection) -> tuple[dict, dict]:
+def _selected_weights(model: nn.Module, trainer: Engine, selection: Selection) -> tuple[dict, dict]:
     """``(state_dict, selection summary)``: the selected epoch's weights, else the last epoch's (said why)."""
     chosen = selection.decision()
     if chosen is not None and chosen.get("weights_file"):
@@ -317,7 +317,7 @@ def _selected_weights(run: _Run, model: nn.Module, trainer: Engine, selection: S
 def _export(cfg: Config, run: _Run, model: nn.Module, trainer: Engine, ckpt: CheckpointHandler,
             selection: Selection, summary: dict[str, Any]) -> dict[str, Any]:
     """Write ``model.pt`` from the selected epoch's weights (:mod:`vfp.handlers.selection`) and the summary."""
-    weights, chosen = _selected_weights(run, model, trainer, selection)
+    weights, chosen = _selected_weights(model, trainer, selection)
     source = Path(chosen["weights_file"]).name if chosen.get("weights_file") else "last"
     run.say(f"exporting epoch {chosen['epoch']} [{chosen['phase']}]: {chosen['why']}")
     summary.update(interrupted=False, checkpoint=str(ckpt.last_checkpoint) if ckpt.last_checkpoint else None,

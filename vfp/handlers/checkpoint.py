@@ -242,7 +242,8 @@ class CheckpointHandler:
     def attach(self, trainer: Engine) -> None:
         trainer.add_event_handler(Events.EPOCH_COMPLETED, self)
 
-    def _ok_to_save(self, trainer: Engine) -> bool:
+    def ok_to_save(self, trainer: Engine) -> bool:
+        """False (with a warning) after the NaN guard fired or while a weight is not finite."""
         nan_key = getattr(trainer.state, "nan_key", None)
         if nan_key is not None or not params_finite(self.to_save):
             self.log(f"warning: not saving a checkpoint at iteration {trainer.state.iteration}: "
@@ -251,13 +252,13 @@ class CheckpointHandler:
         return True
 
     def __call__(self, trainer: Engine) -> None:
-        if self._ok_to_save(trainer):
+        if self.ok_to_save(trainer):
             self.checkpoint(trainer)
 
     def save_now(self, trainer: Engine) -> Path | None:
         """Save unless a checkpoint of this very iteration exists; return the latest path."""
         saved = {it for it, _ in checkpoint_files(self.run_dir)}
-        if trainer.state.iteration not in saved and self._ok_to_save(trainer):
+        if trainer.state.iteration not in saved and self.ok_to_save(trainer):
             self.checkpoint(trainer)
         return self.last_checkpoint
 
