@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vfp.config import parse_config
+from vfp.config import ConfigError, parse_config
 from vfp.data.video import probe
 from vfp.errors import VfpError
 from vfp.evaluation import MIN_CONTEXT, evaluate, read_loss_history, read_per_step_csv, rebuild_report
@@ -271,3 +271,29 @@ def test_model_with_more_inputs_than_min_context(project, tmp_path):
     assert flat["n_clips"] == 3 and flat["psnr_t2"] is not None
     gif = tmp_path / "r" / "gifs" / "v_PanLeft_g01_c01_expected_large.gif"
     assert len(gif_durations(gif)) == MIN_CONTEXT + 1 + 2
+
+
+def test_clips_per_video_scores_more_clips_gifs_one_per_video(project, tmp_path):
+    def cfg(clips: int):
+        return parse_config({"model": "autoencoder", "autoencoder": {"net": AE_NET},
+                             "data": {"size": [32, 32], "interval": 1, "cache": str(tmp_path / "cache")},
+                             "train": {"num_workers": 0, "device": "cpu"},
+                             "evaluate": {"horizon": HORIZON, "batch_size": 4, "gifs": 3, "clips_per_video": clips}})
+
+    def run(clips: int, lines: list[str]) -> dict:
+        out = tmp_path / f"clips{clips}"
+        return evaluate(cfg(clips), model_path=project / "models" / "autoencoder" / "model.pt",
+                        split_dir=project / "data" / "split", metrics_path=out / "m.json", per_step_path=out / "p.csv",
+                        report_dir=out / "report", logs_dir=tmp_path / "none", log=lines.append)
+
+    one_log: list[str] = []
+    three_log: list[str] = []
+    one, three = run(1, one_log), run(3, three_log)
+    assert (one["n_clips"], three["n_clips"]) == (3, 9)
+    assert "computed in" in three_log[0]  # the baseline cache key holds clips_per_video: not the 1-clip cache
+    assert three["copy_last_psnr_t1"] != one["copy_last_psnr_t1"]  # other starts, other numbers
+    gifs = sorted(p.name for p in (tmp_path / "clips3" / "report" / "gifs").glob("*_expected_large.gif"))
+    assert gifs == ["v_PanLeft_g01_c01_expected_large.gif", "v_PanLeft_g02_c01_expected_large.gif",
+                    "v_TiltUp_g03_c01_expected_large.gif"]  # the first clip of each video, not 3 of the first
+    with pytest.raises(ConfigError, match="evaluate.clips_per_video must be >= 1"):
+        cfg(0)

@@ -144,6 +144,7 @@ class EvaluateConfig:
     moving_threshold: float = 10.0
     flow_threshold: float = 1.0
     every: int = 1
+    clips_per_video: int = 1
     skip_above_db: float = 0.0
     ssim: Literal["rgb", "luma"] = "rgb"
     batch_size: int = 16
@@ -339,6 +340,7 @@ def _check_ranges(cfg: Config, source: str) -> None:
     _require(e.gifs >= 0, source, f"evaluate.gifs must be >= 0, got {e.gifs}")
     _require(e.context >= 2, source, f"evaluate.context must be >= 2 (the flow baseline needs 2 frames), got {e.context}")
     _require(e.every >= 1, source, f"evaluate.every must be >= 1, got {e.every}")
+    _require(e.clips_per_video >= 1, source, f"evaluate.clips_per_video must be >= 1, got {e.clips_per_video}")
     _require(e.moving_threshold >= 0, source, f"evaluate.moving_threshold must be >= 0, got {e.moving_threshold}")
     _require(e.flow_threshold >= 0, source, f"evaluate.flow_threshold must be >= 0, got {e.flow_threshold}")
     _require(e.skip_above_db >= 0, source, f"evaluate.skip_above_db must be >= 0 (0 keeps every frame), got {e.skip_above_db}")

@@ -14,9 +14,9 @@ Outputs (all written atomically):
   ``evaluate.gifs`` test videos (context frames followed by the true / predicted future).
 * ``reports/<model>/index.html`` (+ PNG plots) via :func:`vfp.report.write_report`.
 
-Clips: every ``evaluate.every``-th test video gives one clip of ``n_ctx + horizon`` frames (every
-``data.interval`` frames, fixed start) at ``evaluate.size``, ``n_ctx = max(model.n_input,
-evaluate.context)``. The model sees the last ``n_input`` context frames and predicts ``horizon``
+Clips: every ``evaluate.every``-th test video gives ``evaluate.clips_per_video`` clips of
+``n_ctx + horizon`` frames (every ``data.interval`` frames, fixed evenly spaced starts) at
+``evaluate.size``, ``n_ctx = max(model.n_input, evaluate.context)``. The model sees the last ``n_input`` context frames and predicts ``horizon``
 frames autoregressively; the baselines are scored on exactly the same target frames. Masks and
 baseline statistics depend only on the clips and the protocol: they are cached under
 ``<data.cache>/baselines/`` and reused by every later evaluation of other models.
@@ -227,7 +227,8 @@ def check_model_size(model: nn.Module, size: tuple[int, int], name: str) -> None
 
 
 class _Keyed(torch.utils.data.Dataset):
-    """A clip dataset whose items also carry ``key`` = ``index:video:start`` (the baseline cache key)."""
+    """A clip dataset whose items also carry ``key`` = ``index:video:start`` (the baseline cache key) and
+    ``clip``, the clip's number within its video (0 .. ``clips_per_video - 1``)."""
 
     def __init__(self, dataset):
         self.dataset = dataset
@@ -238,6 +239,7 @@ class _Keyed(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict:
         item = dict(self.dataset[index])
         item["key"] = f"{index}:{item.get('video', '')}:{item.get('start', '')}"
+        item["clip"] = index % getattr(self.dataset, "clips_per_video", 1)
         return item
 
 
@@ -261,7 +263,8 @@ def baseline_cache_for(cfg: Config, split_file: Path, videos: list, *, n_ctx: in
 
     parts = {"split": hashlib.sha256(Path(split_file).read_bytes()).hexdigest(),
              "videos": [[repr(v), stamp(v.path)] for v in videos], "n_ctx": n_ctx, "horizon": ev.horizon,
-             "interval": cfg.data.interval, "size": list(size), "every": ev.every, "mask": ev.mask,
+             "interval": cfg.data.interval, "size": list(size), "every": ev.every,
+             "clips_per_video": ev.clips_per_video, "mask": ev.mask,
              "moving_threshold": ev.moving_threshold, "flow_threshold": ev.flow_threshold,
              "skip_above_db": ev.skip_above_db, "ssim": ev.ssim, "stats": list(STAT_NAMES),
              "decoder": getattr(cfg.data, "decoder", None), "train_size": list(cfg.data.size)}
@@ -318,8 +321,10 @@ def create_test_evaluator(model: nn.Module, *, n_ctx: int, horizon: int, device:
             engine.state.acc_base[name].update(rec["stats"][name])
         engine.state.n_clips += frames.shape[0]
         videos = batch.get("video", [""] * frames.shape[0])
-        for i in range(min(frames.shape[0], n_gifs - len(engine.state.gif_clips))):
-            engine.state.gif_clips.append((str(videos[i]), context[i].cpu(), pred[i].cpu(), target[i].cpu()))
+        clip_numbers = batch.get("clip", [0] * frames.shape[0])
+        for i in range(frames.shape[0]):  # the first clip of each of the first n_gifs videos
+            if len(engine.state.gif_clips) < n_gifs and int(clip_numbers[i]) == 0:
+                engine.state.gif_clips.append((str(videos[i]), context[i].cpu(), pred[i].cpu(), target[i].cpu()))
 
     engine = Engine(step)
 
@@ -347,7 +352,7 @@ def _test_loader(cfg: Config, split_dir: Path, model: nn.Module, num_workers: in
     check_model_size(model, size, cfg.model)
     cache = Path(cfg.data.cache) if cfg.data.cache and size == tuple(cfg.data.size) else None
     dataset = ClipDataset(videos, n_frames=n_ctx + ev.horizon, interval=cfg.data.interval, size=size,
-                          random_start=False, clips_per_video=1, cache_dir=cache)
+                          random_start=False, clips_per_video=ev.clips_per_video, cache_dir=cache)
     if len(dataset) == 0:
         raise VfpError(f"{Path(split_dir) / 'test.txt'}: no test video is long enough for "
                        f"{n_ctx + ev.horizon} frames every {cfg.data.interval} ({n_ctx} context + "
