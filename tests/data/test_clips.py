@@ -95,9 +95,9 @@ def test_val_test_starts_are_fixed_and_spread(train_videos):
     assert torch.equal(ds[4]["frames"], ds[4]["frames"])
 
 
-def _batches(ds, workers):
+def _batches(ds, workers, start_method=None):
     loader = DataLoader(ds, batch_size=3, shuffle=True, num_workers=workers,
-                        generator=torch.Generator().manual_seed(0))
+                        generator=torch.Generator().manual_seed(0), multiprocessing_context=start_method)
     return [(b["frames"], list(b["video"]), b["start"].tolist()) for b in loader]
 
 
@@ -106,6 +106,19 @@ def test_dataloader_two_workers_matches_zero_workers(train_videos):
     ds.set_epoch(2)
     zero, two = _batches(ds, 0), _batches(ds, 2)
     assert len(zero) == len(two) == 4
+    for (fa, va, sa), (fb, vb, sb) in zip(zero, two):
+        assert va == vb and sa == sb
+        assert torch.equal(fa, fb)
+
+
+@pytest.mark.parametrize("start_method", ["spawn", "forkserver"])
+def test_workers_started_without_fork_give_the_same_clips(train_videos, start_method):
+    """Python 3.12+ warns about fork in a threaded process and 3.14 defaults to forkserver on Linux:
+    the dataset must pickle and read the same frames in workers that do not inherit its memory."""
+    ds = ClipDataset(train_videos[:4], T, INTERVAL, SIZE, random_start=True, clips_per_video=2, seed=4)
+    ds.set_epoch(1)
+    zero, two = _batches(ds, 0), _batches(ds, 2, start_method)
+    assert len(zero) == len(two) == 3
     for (fa, va, sa), (fb, vb, sb) in zip(zero, two):
         assert va == vb and sa == sb
         assert torch.equal(fa, fb)

@@ -133,3 +133,21 @@ def test_config_accepts_the_backends_and_refuses_others(tmp_path, tiny_params):
         assert load_config(tiny_params(tmp_path, data={"decoder": name})).data.decoder == name
     with pytest.raises(ConfigError, match="data.decoder"):
         load_config(tiny_params(tmp_path, data={"decoder": "ffmpeg"}))
+
+
+def test_clip_dataset_keeps_its_backend_when_pickled_into_a_worker(monkeypatch, sample_root, tmp_path):
+    """Workers started by spawn/forkserver unpickle the dataset; they must not re-read the environment."""
+    import pickle
+
+    from vfp.data.clips import ClipDataset
+
+    monkeypatch.delenv("VFP_DECODER", raising=False)
+    set_decoder("pyav")
+    entry = VideoEntry(sorted(sample_root.glob("PanLeft/*.avi"))[0], 24)
+    ds = ClipDataset([entry], 4, 2, SIZE, cache_dir=tmp_path)
+    monkeypatch.setenv("VFP_DECODER", "decord")  # what a worker with another environment would see
+    in_worker = pickle.loads(pickle.dumps(ds))
+    assert in_worker.decoder == "pyav"
+    in_worker[0]
+    assert cache_path(entry, tmp_path, SIZE, "pyav").is_file()
+    assert not cache_path(entry, tmp_path, SIZE, "decord").exists()

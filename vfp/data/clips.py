@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vfp.data.cache import cached_frames
-from vfp.data.video import VideoEntry, VideoReadError, probe, read_frames
+from vfp.data.video import VideoEntry, VideoReadError, decoder_name, probe, read_frames
 from vfp.fileio import warn
 from vfp.frames import to_model
 
@@ -72,6 +72,9 @@ class ClipDataset(Dataset):
         self.random_start, self.clips_per_video, self.seed = random_start, clips_per_video, seed
         self.all_starts, self.stride, self.max_clips, self.augment = starts == "all", stride, max_clips, augment
         self.cache_dir = Path(cache_dir) if cache_dir else None
+        # the backend is fixed here and pickled into the workers: a worker started by spawn or forkserver
+        # need not share this process's memory or environment
+        self.decoder = decoder_name()
         self.epoch = 0
         span = clip_span(n_frames, interval)
         self.videos: list[VideoEntry] = []
@@ -151,8 +154,8 @@ class ClipDataset(Dataset):
 
     def _frames(self, video: VideoEntry, indices: np.ndarray) -> np.ndarray:
         if self.cache_dir is not None:
-            return np.asarray(cached_frames(video, self.cache_dir, self.size)[indices])
-        return read_frames(video.path, indices, self.size)
+            return np.asarray(cached_frames(video, self.cache_dir, self.size, self.decoder)[indices])
+        return read_frames(video.path, indices, self.size, self.decoder)
 
 
 def _probe_entry(path: Path, skipped: list[dict]) -> VideoEntry | None:
