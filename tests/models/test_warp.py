@@ -108,3 +108,21 @@ def test_still_context_is_copied_exactly_whatever_the_weights():
     out = model(part, 1)[:, 0]
     assert torch.equal(out[..., 12:], part[:, -1, ..., 12:])  # far from the motion: untouched
     assert not torch.equal(out[..., :8], part[:, -1, ..., :8])  # the moving part moves
+
+
+def test_farneback_prior_untrained_is_the_flow_baseline():
+    """prior: farneback starts as the flow baseline's first step (not copy-last) and keeps frozen frames."""
+    from vfp.baselines import copy_last, flow_extrapolation
+
+    torch.manual_seed(0)
+    context = _pan(2, 4, 32, dx=2, dy=1, seed=5)
+    model = WarpNet(n_input=4, features=(8, 16, 32), prior="farneback").eval()
+    with torch.no_grad():
+        out = model(context, 1)
+        expected = flow_extrapolation(context, 1)
+    assert torch.allclose(out, expected.clamp(-1, 1), atol=1e-3)
+    assert (out - copy_last(context, 1)).abs().mean() > 0.05  # it moved the pixels
+    assert WarpNet(n_input=4, features=(8, 16, 32)).motion_inputs == model.motion_inputs - 2  # reads the flow
+    frozen = context[:, -1:].expand(-1, 4, -1, -1, -1)  # a frozen video: nothing moved, nothing moves
+    with torch.no_grad():
+        assert torch.equal(model(frozen, 2), frozen[:, :2])

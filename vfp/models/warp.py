@@ -9,7 +9,10 @@ With ``blend`` the net also predicts a second flow for the frame before the last
 [0, 1]: ``(1 - m) * warp(last, f1) + m * warp(prev, f2)`` (occlusions: pixels seen only there).
 
 Starting point: every flow head and the mask are zero-initialised, so an untrained net is exactly
-copy-last (zero motion, ``m = 0``). Still content stays still: motion is scaled down to zero where the
+copy-last (zero motion, ``m = 0``). With ``prior: farneback`` the net also reads the classical optical
+flow of the last two frames (OpenCV Farneback, :mod:`vfp.flow`, no gradient) and predicts a correction
+to it: untrained, it is exactly the ``flow`` baseline's first step (constant velocity), so training
+starts from the stronger baseline instead of copy-last. Still content stays still: motion is scaled down to zero where the
 context did not change (:func:`still_gate`).
 Flows are in pixels at the input size. Multi-step: rolled out on its own predictions (on the true
 frames when training with ``future``). ``stride = 2 ** (len(features) - 1)``.
@@ -17,13 +20,15 @@ frames when training with ``future``). ``stride = 2 ** (len(features) - 1)``.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from vfp.frames import clamp_model
+from vfp import flow as classical
+from vfp.frames import clamp_model, to_pixels
 from vfp.models.registry import register_model
 from vfp.models.seq2seq import check_context
 
@@ -75,6 +80,13 @@ def still_gate(frames: torch.Tensor, still: float, radius: int) -> torch.Tensor:
     return (change / still).clamp(max=1)
 
 
+def farneback_prior(frames: torch.Tensor) -> torch.Tensor:
+    """[B, 2, H, W]: Farneback flow ``G`` from the last frame to the one before (``last(p) ~ prev(p + G(p))``),
+    so ``warp(last, G)`` continues the motion one frame (the ``flow`` baseline). No gradient."""
+    with torch.no_grad():
+        return classical.flow(to_pixels(frames[:, -1]), to_pixels(frames[:, -2])).to(frames.dtype)
+
+
 def upsample_flow(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Flow at a coarser level -> ``size``, values scaled with the resolution."""
     scale = torch.tensor([size[1] / flow.shape[-1], size[0] / flow.shape[-2]], device=flow.device,
@@ -82,12 +94,16 @@ def upsample_flow(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(flow, size=size, mode="bilinear", align_corners=False) * scale
 
 
+PRIOR_SCALE = 4.0  # the prior flow (pixels) enters the net divided by this
+
+
 @register_model("warp", recipe="supervised")
 class WarpNet(nn.Module):
     """``forward(context [B, T, C, H, W], n_future, future=None) -> [B, n_future, C, H, W]``."""
 
     def __init__(self, n_input: int = 4, channels: int = 3, features: tuple[int, ...] = (16, 32, 64, 96),
-                 blend: bool = True, max_flow: float = 0.0, still: float = 16.0, still_radius: int = 4):
+                 blend: bool = True, max_flow: float = 0.0, still: float = 16.0, still_radius: int = 4,
+                 prior: Literal["none", "farneback"] = "none"):
         super().__init__()
         features = tuple(features)
         if not features:
@@ -95,9 +111,9 @@ class WarpNet(nn.Module):
         if blend and n_input < 2:
             raise ValueError("blend needs n_input >= 2 (it warps the frame before the last too)")
         self.n_input, self.channels, self.blend, self.max_flow = n_input, channels, blend, max_flow
-        self.still, self.still_radius = still, still_radius
+        self.still, self.still_radius, self.prior = still, still_radius, prior
         self.stride = 2 ** (len(features) - 1)
-        in_ch = (2 * n_input - 1) * channels
+        in_ch = self.motion_inputs = (2 * n_input - 1) * channels + (2 if prior == "farneback" else 0)
         self.down = nn.ModuleList(conv_block(i, o, stride=1 if k == 0 else 2)
                                   for k, (i, o) in enumerate(zip((in_ch, *features[:-1]), features)))
         pairs = list(zip(features[:-1], features[1:]))[::-1]  # (skip, deeper), deepest first
@@ -105,11 +121,12 @@ class WarpNet(nn.Module):
         self.n_out = 5 if blend else 2  # flow(s) + mask
         self.heads = nn.ModuleList(zero_conv(c, self.n_out) for c in (features[-1], *[s for s, _ in pairs]))
 
-    def motion(self, frames: torch.Tensor) -> torch.Tensor:
-        """frames [B, n_input, C, H, W] -> raw head output at full size [B, 2 or 5, H, W] (flows in pixels)."""
+    def motion(self, frames: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
+        """frames [B, n_input, C, H, W] (+ prior flow [B, 2, H, W]) -> raw head output at full size
+        [B, 2 or 5, H, W] (flows in pixels)."""
         diffs = frames[:, 1:] - frames[:, :-1]
-        x = torch.cat([rearrange(frames, "b t c h w -> b (t c) h w"),
-                       rearrange(diffs, "b t c h w -> b (t c) h w")], dim=1)
+        inputs = [rearrange(frames, "b t c h w -> b (t c) h w"), rearrange(diffs, "b t c h w -> b (t c) h w")]
+        x = torch.cat(inputs + ([prior / PRIOR_SCALE] if prior is not None else []), dim=1)
         skips = []
         for block in self.down:
             x = block(x)
@@ -125,10 +142,14 @@ class WarpNet(nn.Module):
 
     def step(self, frames: torch.Tensor) -> torch.Tensor:
         """frames [B, n_input, C, H, W] -> next frame [B, C, H, W]."""
-        out = self.motion(frames)
-        if self.still > 0:
-            out = out * still_gate(frames, self.still, self.still_radius)
-        flow = out[:, :2]
+        prior = farneback_prior(frames) if self.prior == "farneback" else None
+        gate = still_gate(frames, self.still, self.still_radius) if self.still > 0 else None
+        if prior is not None and gate is not None:  # Farneback finds ~0.07 px on identical frames: none
+            prior = prior * (gate > 0)                  # where nothing changed within still_radius
+        out = self.motion(frames, prior)
+        if gate is not None:
+            out = out * gate
+        flow = out[:, :2] if prior is None else out[:, :2] + prior
         if self.max_flow > 0:
             flow = self.max_flow * torch.tanh(flow / self.max_flow)
         last = frames[:, -1]
