@@ -7,7 +7,8 @@
 3. per model, built as training builds it (``benchmarks/step.py``'s ``build_trainer``) with the study's
    sizes (``presets/study2017.yaml``; the GAN on 32x32 crops as published): the trainer's step on batches
    already on the GPU (reference), the ``DataLoader`` alone (pinned, persistent workers), and the two
-   together as in training; busy fraction = reference step time x steps / fed wall time; peak memory;
+   together as in training; busy fraction = reference step time x steps / fed wall time; GPU kernel
+   busy = kernel time per step (torch.profiler) / fed step time; peak memory;
    projected UCF-101 epoch (9,537 split-1 training videos, one clip each) from the fed rate.
 Writes ``<out>/gpu_scale.json``. Needs CUDA, decord or PyAV, pytorch-ignite; writes AVIs with
 imageio-ffmpeg, else OpenCV.
@@ -40,6 +41,8 @@ UCF101_TRAIN_VIDEOS = 9537  # split 1
 
 def write_video(job: tuple[Path, int, int]) -> str:
     path, index, n_frames = job
+    if path.is_file():  # a second run reuses the folder
+        return str(path)
     spec = MOVING[index % len(MOVING)]
     frames = render_clip(spec, scene_seed=index // len(MOVING), clip=1, n_frames=n_frames)
     try:
@@ -83,12 +86,26 @@ def timed_steps(trainer, batches, n: int) -> float:
     return (time.perf_counter() - start) / n
 
 
+def kernel_seconds(trainer, batches, n: int) -> float:
+    """GPU kernel time per step (torch.profiler, CUDA activity): what the GPU itself was busy with."""
+    from torch.profiler import ProfilerActivity, profile
+
+    if not torch.cuda.is_available():
+        return float("nan")
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        timed_steps(trainer, batches, n)
+    events = prof.key_averages()
+    total_us = sum(getattr(e, "self_device_time_total", getattr(e, "self_cuda_time_total", 0)) for e in events)
+    return total_us / 1e6 / n
+
+
 def measure_model(name: str, args, entries: list, cache: Path) -> dict:
     cfg = study_cfg(Path(args.params), Path(args.preset), name, args.amp, args.device)
     bench = build_trainer(cfg, name, device=args.device, amp=args.amp, channels_last=args.channels_last)
     size = tuple(cfg.data.size)
+    per_video = max(4, -(-(2 * args.steps + 8) * args.batch // len(entries)))  # enough batches for every phase
     dataset = ClipDataset(entries, bench.n_frames, cfg.data.interval, (args.size, args.size), random_start=True,
-                          clips_per_video=4, cache_dir=cache)
+                          clips_per_video=per_video, cache_dir=cache)
     crop = (lambda f: f[..., : size[0], : size[1]]) if size[0] < args.size else (lambda f: f)
     loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch, shuffle=True, drop_last=True,
                                          num_workers=args.loader_workers, pin_memory=True,
@@ -100,6 +117,7 @@ def measure_model(name: str, args, entries: list, cache: Path) -> dict:
         torch.cuda.reset_peak_memory_stats()
     timed_steps(bench.trainer, on_gpu, 5)  # warm-up
     ref_step = timed_steps(bench.trainer, on_gpu, args.steps)
+    kernel_s = kernel_seconds(bench.trainer, on_gpu, 10)
     start = time.perf_counter()
     for _ in range(args.steps):
         next(it)
@@ -115,6 +133,7 @@ def measure_model(name: str, args, entries: list, cache: Path) -> dict:
             "ref_step_s": ref_step, "gpu_clips_per_s": args.batch / ref_step,
             "loader_clips_per_s": args.batch / loader_s, "loader_over_gpu": ref_step / loader_s,
             "fed_step_s": fed_step, "busy_fraction": ref_step / fed_step,
+            "kernel_s_per_step": kernel_s, "gpu_kernel_busy": kernel_s / fed_step,
             "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
             "ucf101_epoch_min": UCF101_TRAIN_VIDEOS / args.batch * fed_step / 60}
 
