@@ -67,8 +67,9 @@ def study_cfg(params: Path, preset: Path, model: str, amp: str, device: str):
     raw["data"] = {**raw["data"], "source": "sample", "interval": 2}
     raw.update(model=model)
     raw["train"] = {**raw["train"], "device": device, "amp": amp}
-    if model == "multiscale_gan":  # published sizes train on 32x32 crops
-        raw["data"]["size"] = [32, 32]
+    scales = (raw.get(model) or {}).get("net", {}).get("scales")
+    if scales:  # a multi-scale net trains at its finest scale (the published GAN: 32x32 crops)
+        raw["data"]["size"] = [max(scales)] * 2
     return parse_config(raw)
 
 

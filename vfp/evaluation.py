@@ -16,9 +16,10 @@ Outputs (all written atomically):
 
 Clips: every ``evaluate.every``-th test video gives ``evaluate.clips_per_video`` clips of
 ``n_ctx + horizon`` frames (every ``data.interval`` frames, fixed evenly spaced starts) at
-``evaluate.size``, ``n_ctx = max(model.n_input, evaluate.context)``. The model sees the last ``n_input`` context frames and predicts ``horizon``
-frames autoregressively; the baselines are scored on exactly the same target frames. Masks and
-baseline statistics depend only on the clips and the protocol: they are cached under
+``evaluate.size``, ``n_ctx = max(model.n_input, evaluate.context)``. The model sees the last
+``n_input`` context frames and predicts ``horizon`` frames autoregressively; the baselines are scored
+on exactly the same target frames. Masks and baseline statistics depend only on the clips and the
+protocol: they are cached under
 ``<data.cache>/baselines/`` and reused by every later evaluation of other models.
 """
 from __future__ import annotations

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from vfp.config import Params, bounded
-from vfp.models.convlstm import ConvLSTMStack
 from vfp.frames import clamp_model
+from vfp.models.convlstm import ConvLSTMStack
 from vfp.models.registry import register_model
 from vfp.recipes import SupervisedSection, net_schema
 

@@ -12,8 +12,8 @@ Starting point: every flow head and the mask are zero-initialised, so an untrain
 copy-last (zero motion, ``m = 0``). With ``prior: farneback`` the net also reads the classical optical
 flow of the last two frames (OpenCV Farneback, :mod:`vfp.flow`, no gradient) and predicts a correction
 to it: untrained, it is exactly the ``flow`` baseline's first step (constant velocity), so training
-starts from the stronger baseline instead of copy-last. Still content stays still: motion is scaled down to zero where the
-context did not change (:func:`still_gate`).
+starts from the stronger baseline instead of copy-last. Still content stays still: motion is scaled
+down to zero where the context did not change (:func:`still_gate`).
 Flows are in pixels at the input size. Multi-step: rolled out on its own predictions (on the true
 frames when training with ``future``). ``stride = 2 ** (len(features) - 1)``.
 """
@@ -113,7 +113,7 @@ class WarpNet(nn.Module):
         self.n_input, self.channels, self.blend, self.max_flow = n_input, channels, blend, max_flow
         self.still, self.still_radius, self.prior = still, still_radius, prior
         self.stride = 2 ** (len(features) - 1)
-        in_ch = self.motion_inputs = (2 * n_input - 1) * channels + (2 if prior == "farneback" else 0)
+        in_ch = (2 * n_input - 1) * channels + (2 if prior == "farneback" else 0)
         self.down = nn.ModuleList(conv_block(i, o, stride=1 if k == 0 else 2)
                                   for k, (i, o) in enumerate(zip((in_ch, *features[:-1]), features)))
         pairs = list(zip(features[:-1], features[1:]))[::-1]  # (skip, deeper), deepest first
