@@ -1,4 +1,4 @@
-"""The ``vfp`` command: ``vfp predict``, ``vfp report``, ``vfp evaluate``, ``vfp cache``, ``vfp compare`` (``--help`` on each).
+"""The ``vfp`` command: ``vfp predict``, ``vfp export``, ``vfp report``, ``vfp evaluate``, ``vfp cache``, ``vfp compare`` (``--help`` on each).
 
 User errors (missing or unreadable files, a video too short for the model, a file that is not a
 vfp model, bad params) print one ``error: ...`` line on stderr and exit with code 1.
@@ -10,18 +10,7 @@ import sys
 from pathlib import Path
 
 from vfp.errors import VfpError
-
-PREDICT_EPILOG = """\
-output files (the study's naming): --out DIR/NAME.gif writes
-  DIR/NAME_generated_large.gif  the n_input context frames, then the N predicted frames
-  DIR/NAME_expected_large.gif   the same context, then the N true next frames
-When the video is long enough, the context ends N*interval frames before its end, so that the
-expected GIF shows what really came next. Otherwise the context is the video's last frames and
-only the generated GIF is written (a note says so).
-
-frame size: --size, else the size stored in the model file, else data.size of --params.
-interval:   --interval, else the model file's, else data.interval of --params, else 1.
-"""
+from vfp.predict_cli import add_commands
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,22 +18,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="vfp", description="vfp: video next-frame prediction (train/evaluate run as DVC stages)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-
-    p = sub.add_parser("predict", help="continue a video with a trained model; write GIFs",
-                       description="Continue any ffmpeg-readable video (.avi, .mp4, ...) with a trained model.",
-                       epilog=PREDICT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("video", type=Path, help="video file (UCF-101 .avi or any format ffmpeg decodes)")
-    p.add_argument("--checkpoint", type=Path, required=True,
-                   help="model file written by training (models/<model>/model.pt)")
-    p.add_argument("--steps", type=int, required=True, help="frames to predict")
-    p.add_argument("--out", type=Path, required=True, help="DIR/NAME.gif (see below for the files written)")
-    p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=None,
-                   help="frame size the model was trained at (default: from the model file or --params)")
-    p.add_argument("--interval", type=int, default=None,
-                   help="take every K-th frame (default: from the model file or --params, else 1)")
-    p.add_argument("--params", type=Path, default=Path("params.yaml"),
-                   help="params file for size/interval defaults, used if it exists (default: params.yaml)")
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"), help="default: cpu")
+    COMMANDS.update(add_commands(sub))  # predict, export
 
     r = sub.add_parser("report", help="rebuild reports/<model>/index.html from the saved metrics",
                        description="Rebuild reports/<model>/index.html from metrics/metrics.json, "
@@ -102,23 +76,6 @@ def _cache(args: argparse.Namespace) -> None:
           f"{len(summary['failed'])} failed; {summary['bytes'] / 2**20:.1f} MiB for {summary['videos']} videos")
 
 
-def _predict(args: argparse.Namespace) -> None:
-    from vfp.predict import predict_video
-
-    res = predict_video(args.video, args.checkpoint, args.steps, args.out,
-                        size=tuple(args.size) if args.size else None, interval=args.interval,
-                        params=args.params, device=args.device)
-    first, last = res.context_indices[0], res.context_indices[-1]
-    n_ctx = len(res.context_indices)
-    print(f"{res.model}: {n_ctx} context frame{'s' if n_ctx > 1 else ''} ({first}..{last} every {res.interval} "
-          f"of {res.n_frames}, {res.size[0]}x{res.size[1]}) + {args.steps} predicted")
-    print(f"wrote {res.generated}")
-    if res.expected is not None:
-        print(f"wrote {res.expected}")
-    if res.note:
-        print(f"note: {res.note}")
-
-
 def _report(args: argparse.Namespace) -> None:
     from vfp.config import load_config
     from vfp.evaluation import rebuild_report
@@ -139,7 +96,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     print("\n".join(summary_lines(flat, cfg.model)))
 
 
-COMMANDS = {"predict": _predict, "report": _report, "evaluate": _evaluate, "cache": _cache, "compare": _compare}
+COMMANDS = {"report": _report, "evaluate": _evaluate, "cache": _cache, "compare": _compare}
 
 
 def main(argv: list[str] | None = None) -> int:

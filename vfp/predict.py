@@ -1,220 +1,218 @@
-"""Continue any video with a trained model: ``vfp predict VIDEO --checkpoint model.pt --steps N --out OUT.gif``.
+"""``vfp predict VIDEO [OUT]``: continue a video or predict every frame one step ahead; write MP4, GIF or PNGs.
 
-GIF naming (the study's): ``--out DIR/NAME.gif`` writes
+* ``mode="continue"``: the model reads ``n_input`` frames (every ``interval``) and predicts ``steps``
+  more. The context ends ``steps * interval`` frames before the end of the video (or starts at
+  ``start``), so the true continuation exists to compare with; a video too short for that is continued
+  after its last frames. Output: the context frames, then the predicted ones.
+* ``mode="next"``: every frame predicted from the frames before it (one step ahead), the whole video
+  streamed: frames are decoded, predicted ``batch`` at a time and written as they come, so memory is
+  flat in the video's length. Output: as many frames as the video; the first ``n_input * interval``
+  (no context yet) are the video's own.
+* ``side_by_side``: each output frame is a row ``context | truth | prediction`` (plus the ``baselines``
+  asked for), labelled; ``context`` is the last frame the model read (what copy-last would repeat).
 
-* ``DIR/NAME_generated_large.gif``: the ``n_input`` context frames followed by the ``N`` predicted frames;
-* ``DIR/NAME_expected_large.gif``: the same context followed by the ``N`` TRUE next frames.
-
-Both carry :mod:`vfp.gif`'s timeline bar under the frames (grey: context, red: predicted,
-green: true), as the evaluation GIFs do.
-
-A prediction beyond the last frame has no truth to show, so when the video is long enough the
-context ends ``N * interval`` frames before the end of the video and the expected GIF shows what
-really came next. When it is not (but has at least the context), the context is the last
-``n_input`` frames, only the generated GIF is written, and the result says so.
-
-Frames are taken every ``interval`` frames and decoded at the model's training size: ``--size``,
-else the ``size`` stored in the model file, else ``data.size`` from ``params.yaml`` (if present).
-The interval likewise: ``--interval``, the model file's ``interval``, ``data.interval``, then 1.
+Frames are read at the video's own size when the model is fully convolutional, else (or with
+``size``) scaled to cover the target size with the aspect ratio kept and centre-cropped (the result
+says so). The model: ``checkpoint`` or, when None, the pretrained model shipped with vfp.
 """
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
-import tempfile
-from dataclasses import dataclass
+import time
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Iterator
 
 import numpy as np
 import torch
+from einops import rearrange
+from tqdm import tqdm
 
+from vfp.api import Predictor, load_model
+from vfp.baselines import LABELS, PREDICTORS
+from vfp.data.stream import VideoInfo, iter_frames, video_info
+from vfp.data.video import VideoReadError
 from vfp.errors import VfpError
+from vfp.frames import to_model, to_uint8
+from vfp.panels import side_by_side
+from vfp.videowrite import open_writer, output_kind
 
-__all__ = ["PredictResult", "predict_video", "output_paths", "checkpoint_meta"]
+__all__ = ["MODES", "PredictOptions", "PredictResult", "predict_video", "default_output"]
+
+MODES = ("continue", "next")
 
 
 @dataclass(frozen=True)
+class PredictOptions:
+    mode: str = "continue"
+    steps: int = 8
+    start: int | None = None             # continue: first context frame (None: end steps*interval early)
+    side_by_side: bool = False
+    baselines: tuple[str, ...] = ()      # names in vfp.baselines.PREDICTORS shown beside (side_by_side)
+    size: tuple[int, int] | None = None  # H, W to read frames at (None: the video's own when possible)
+    interval: int | None = None          # None: the model file's
+    decoder: str = "auto"
+    device: str = "cpu"
+    batch: int = 8
+    fps: float | None = None             # output frame rate (None: the video's / interval)
+    progress: bool = True
+
+
+@dataclass
 class PredictResult:
     model: str
-    generated: Path
-    expected: Path | None        # None when the video has no frames after the context to compare with
-    context_indices: tuple[int, ...]
-    n_frames: int                # decodable frames of the video
-    size: tuple[int, int]
+    out: Path
+    kind: str                 # mp4 | gif | png
+    frames_read: int
+    frames_written: int
+    predicted: int
+    size: tuple[int, int]     # H, W the model ran at
     interval: int
-    note: str = ""
+    seconds: float            # wall time of the whole call
+    model_seconds: float      # time in the model's forward
+    notes: list[str] = field(default_factory=list)
 
 
-def output_paths(out: str | os.PathLike) -> tuple[Path, Path]:
-    """``DIR/NAME.gif`` -> ``(DIR/NAME_expected_large.gif, DIR/NAME_generated_large.gif)``."""
-    out = Path(out)
-    stem = out.name[:-4] if out.name.lower().endswith(".gif") else out.name
-    if not stem:
-        raise VfpError(f"--out {out}: needs a file name, e.g. out/clip.gif")
-    return out.with_name(f"{stem}_expected_large.gif"), out.with_name(f"{stem}_generated_large.gif")
+def default_output(video: Path, mode: str) -> Path:
+    """``<video stem>_<mode>.mp4`` in the current folder."""
+    return Path(f"{Path(video).stem}_{mode}.mp4")
 
 
-def checkpoint_meta(path: Path) -> dict[str, Any]:
-    """Non-weight entries of a vfp model file (e.g. ``size``, ``interval``, ``n_input``), or {}."""
-    try:
-        data = torch.load(Path(path), map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # noqa: BLE001 - load_trained already reported real problems
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {k: v for k, v in data.items() if k != "state_dict"}
-
-
-def _pair(value: Any) -> tuple[int, int] | None:
-    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) for v in value):
-        return int(value[0]), int(value[1])
-    if isinstance(value, int):
-        return value, value
-    return None
-
-
-@contextlib.contextmanager
-def _native_stderr_quiet():
-    """Hold back what native code (decord's C++ logger) writes to fd 2; our error line says it better.
-
-    What was held back is dropped only when the block raises (a handled VideoReadError);
-    otherwise it is written to stderr after all.
-    """
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # no real stderr (e.g. captured): nothing to do
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(fd)
-    with tempfile.TemporaryFile() as held:
-        os.dup2(held.fileno(), fd)
-        ok = False
-        try:
-            yield
-            ok = True
-        finally:
-            os.dup2(saved, fd)
-            os.close(saved)
-            if ok:
-                held.seek(0)
-                text = held.read()
-                if text:
-                    os.write(fd, text)
-
-
-def _params_data(params: Path | None):
-    if params is None or not Path(params).is_file():
-        return None
-    from vfp.config import load_config
-
-    return load_config(params).data
-
-
-def _check_args(video: Path, steps: int, size, interval) -> None:
-    if steps < 1:
-        raise VfpError(f"--steps must be >= 1, got {steps}")
-    if interval is not None and interval < 1:
-        raise VfpError(f"--interval must be >= 1, got {interval}")
-    if size is not None and min(size) < 8:
-        raise VfpError(f"--size must be >= 8 on each side, got {list(size)}")
-    if not video.is_file():
+def _check(video: Path, opts: PredictOptions) -> None:
+    if opts.mode not in MODES:
+        raise VfpError(f"--mode must be one of {', '.join(MODES)}, got {opts.mode!r}")
+    if opts.steps < 1:
+        raise VfpError(f"--steps must be >= 1, got {opts.steps}")
+    if opts.interval is not None and opts.interval < 1:
+        raise VfpError(f"--interval must be >= 1, got {opts.interval}")
+    if opts.size is not None and min(opts.size) < 8:
+        raise VfpError(f"--size must be >= 8 on each side, got {list(opts.size)}")
+    if opts.start is not None and opts.start < 0:
+        raise VfpError(f"--start must be >= 0, got {opts.start}")
+    unknown = [b for b in opts.baselines if b not in PREDICTORS]
+    if unknown:
+        raise VfpError(f"--baselines: unknown {', '.join(unknown)}; choose from {', '.join(PREDICTORS)}")
+    if not Path(video).is_file():
         raise VfpError(f"{video}: no such video file")
 
 
-def _frame_settings(checkpoint: Path, name: str, model, size, interval, params) -> tuple[tuple[int, int], int]:
-    """Frame size and interval: the arguments, else the model file's, else params.yaml's (interval 1)."""
-    meta = checkpoint_meta(checkpoint)
-    data = None
-    if size is None or interval is None:
-        data = _params_data(Path(params) if params is not None else None)
-    size = size or _pair(meta.get("size")) or (tuple(data.size) if data is not None else None)
-    if size is None:
-        raise VfpError(f"{checkpoint}: the model file does not record its frame size and no params.yaml "
-                       f"was found; pass --size H W (the training data.size)")
-    if interval is None:
-        stored = meta.get("interval")
-        interval = stored if isinstance(stored, int) and stored >= 1 else (data.interval if data is not None else 1)
-    stride = int(getattr(model, "stride", 1))
-    if size[0] % stride or size[1] % stride:
-        raise VfpError(f"--size {list(size)}: {name} needs sides divisible by {stride}")
-    return size, interval
+def frame_plan(src: tuple[int, int], target: tuple[int, int] | None) -> tuple[tuple[int, int] | None, tuple, str]:
+    """``(decode size or None, crop (top, left, H, W) or (), note)`` to get ``target`` from ``src`` frames
+    with the aspect ratio kept: scale to cover the target, then cut the middle."""
+    if target is None or tuple(target) == tuple(src):
+        return None, (), ""
+    scale = max(target[0] / src[0], target[1] / src[1])
+    decode = (max(target[0], round(src[0] * scale)), max(target[1], round(src[1] * scale)))
+    top, left = (decode[0] - target[0]) // 2, (decode[1] - target[1]) // 2
+    note = f"frames scaled from {src[0]}x{src[1]} to {decode[0]}x{decode[1]}"
+    if decode != tuple(target):
+        note += f" and centre-cropped to {target[0]}x{target[1]} (aspect ratio kept)"
+    return decode, (top, left, target[0], target[1]), note
 
 
-def _read_clip(video: Path, name: str, n_in: int, steps: int, size, interval):
-    """The last context (+ true continuation when the video has it): ``(clip, indices, n_frames, note)``."""
-    from vfp.data.video import VideoReadError, probe, read_frames
-    from vfp.frames import to_model
-
+def _frames(video: Path, info: VideoInfo, predictor: Predictor, opts: PredictOptions, notes: list,
+            bar: tqdm) -> Iterator[np.ndarray]:
+    target = opts.size or (None if predictor.fully_convolutional else predictor.size)
+    decode, crop, note = frame_plan(info.size, target)
+    if note:
+        notes.append(note + ("" if opts.size else f" ({predictor.name} takes {target[0]}x{target[1]} only)"))
     try:
-        with _native_stderr_quiet():
-            n_frames = probe(video)
+        for frame in iter_frames(video, decode, opts.decoder):
+            bar.update(1)
+            if crop:
+                top, left, h, w = crop
+                frame = frame[top:top + h, left:left + w]
+            yield frame
     except VideoReadError as err:
         raise VfpError(f"{video}: {err}") from None
-    ctx_span = (n_in - 1) * interval + 1
-    full_span = (n_in + steps - 1) * interval + 1
-    if n_frames < ctx_span:
-        raise VfpError(f"{video}: {n_frames} frames, but {name} needs {n_in} context frames every "
-                       f"{interval} ({ctx_span} frames)")
-    note = ""
-    if n_frames >= full_span:
-        indices = n_frames - full_span + interval * np.arange(n_in + steps)
-    else:
-        indices = n_frames - ctx_span + interval * np.arange(n_in)
-        note = (f"the video has {n_frames} frames, fewer than the {full_span} needed to show the true "
-                f"continuation; predicted after its last frames, expected GIF not written")
+
+
+def _baseline_frames(context: list[np.ndarray], names: tuple[str, ...], steps: int) -> dict[str, np.ndarray]:
+    """``{name: uint8 [steps, H, W, 3]}`` for each baseline from the context frames the model read."""
+    x = to_model(rearrange(torch.from_numpy(np.stack(context)), "t h w c -> 1 t c h w"))
+    return {n: to_uint8(rearrange(PREDICTORS[n](x, steps)[0], "t c h w -> t h w c")).numpy() for n in names}
+
+
+def _row(opts: PredictOptions, context, truth, pred, base: dict, k: int, title: str) -> np.ndarray:
+    if not opts.side_by_side:
+        return pred
+    panels = [("context", context), (f"truth {title}", truth), (f"prediction {title}", pred)]
+    panels += [(f"{LABELS.get(n, n)} {title}", base[n][k] if base[n] is not None else None) for n in opts.baselines]
+    return side_by_side(panels, like=pred)
+
+
+def _continue(predictor: Predictor, frames: Iterator[np.ndarray], opts: PredictOptions, writer,
+              notes: list) -> tuple[int, int]:
+    """Mode continue (see the module doc): returns ``(frames read, frames predicted)``."""
+    k = opts.interval or predictor.interval
+    ctx, window = (predictor.n_input - 1) * k + 1, (predictor.n_input - 1) * k + 1 + opts.steps * k
+    recent: deque[np.ndarray] = deque(maxlen=window)
+    n = 0
+    for frame in frames:
+        recent.append(frame)
+        n += 1
+        if opts.start is not None and n >= opts.start + window:
+            break
+    have = list(recent) if opts.start is None else list(recent)[len(recent) - max(0, n - opts.start):]
+    if len(have) < ctx:
+        raise VfpError(f"{n} frames{f' from --start {opts.start}' if opts.start else ''}, but {predictor.name} "
+                       f"needs {predictor.n_input} context frames every {k} ({ctx} frames)")
+    if len(have) < window:
+        notes.append(f"the video has no {opts.steps} true frames after the context: continued after its last "
+                     f"frames, nothing to compare with")
+        have = have[-ctx:]
+    context, truth = have[:ctx:k], have[ctx - 1 + k::k]
+    pred = predictor.predict(np.stack(have[:ctx]), opts.steps, interval=k)
+    base = _baseline_frames(context, opts.baselines, opts.steps) if opts.side_by_side else {}
+    for frame in context:
+        writer.write(_row(opts, frame, frame, frame, {b: None for b in base}, 0, "context"))
+    for s in range(opts.steps):
+        true = truth[s] if s < len(truth) else None
+        writer.write(_row(opts, context[-1], true, pred[s], base, s, f"t+{s + 1}"))
+    return n, opts.steps
+
+
+def _next(predictor: Predictor, frames: Iterator[np.ndarray], opts: PredictOptions, writer) -> tuple[int, int]:
+    """Mode next (see the module doc): returns ``(frames read, frames predicted)``."""
+    k = opts.interval or predictor.interval
+    seen: deque[np.ndarray] = deque(maxlen=predictor.span(k) + 1)
+    n = predicted = 0
+    for frame, pred in predictor.iter_next(frames, k, opts.batch):
+        seen.append(frame)
+        n += 1
+        if pred is None:
+            writer.write(_row(opts, frame, frame, frame, {b: None for b in opts.baselines}, 0, "(no context)"))
+            continue
+        context = list(seen)[-predictor.span(k) - 1:-1:k]
+        base = _baseline_frames(context, opts.baselines, 1) if opts.side_by_side else {}
+        writer.write(_row(opts, context[-1], frame, pred, base, 0, "t+1"))
+        predicted += 1
+    return n, predicted
+
+
+def predict_video(video: str | Path, out: str | Path | None = None, checkpoint: str | Path | None = None,
+                  opts: PredictOptions = PredictOptions()) -> PredictResult:
+    """Run ``vfp predict`` (see the module doc); ``out`` None: :func:`default_output`."""
+    started = time.perf_counter()
+    video = Path(video)
+    _check(video, opts)
+    out = Path(out) if out is not None else default_output(video, opts.mode)
+    kind = output_kind(out)
+    predictor = load_model(checkpoint, device=opts.device)
     try:
-        with _native_stderr_quiet():
-            frames = read_frames(video, indices, size)
+        info = video_info(video)
     except VideoReadError as err:
         raise VfpError(f"{video}: {err}") from None
-    clip = to_model(torch.from_numpy(frames).permute(0, 3, 1, 2))  # [T, C, H, W] in [-1, 1]
-    return clip, indices, n_frames, note
-
-
-def _predict(model, name: str, checkpoint: Path, clip: torch.Tensor, steps: int, size, device: str):
-    from vfp.engines.common import resolve_device
-
-    channels = int(getattr(model, "channels", clip.shape[1]))
-    if channels != clip.shape[1]:
-        raise VfpError(f"{checkpoint}: {name} expects {channels}-channel frames, the video gives {clip.shape[1]}")
-    dev = resolve_device(device)
-    model = model.to(dev).eval()
-    with torch.no_grad():
-        try:
-            return model(clip[: model.n_input].unsqueeze(0).to(dev), steps)[0].float().cpu()
-        except ValueError as err:
-            raise VfpError(f"{name} cannot predict {list(size)} frames: {err}") from None
-
-
-def predict_video(video: str | os.PathLike, checkpoint: str | os.PathLike, steps: int, out: str | os.PathLike,
-                  *, size: tuple[int, int] | None = None, interval: int | None = None,
-                  params: str | os.PathLike | None = "params.yaml", device: str = "cpu",
-                  fps: float = 4) -> PredictResult:
-    """Predict ``steps`` frames after the context of ``video``; write the GIF pair (see module doc)."""
-    from vfp.evaluation import gif_scale
-    from vfp.gif import EXPECTED_COLOUR, GENERATED_COLOUR, write_gif
-    from vfp.modelio import check_writable, load_trained
-
-    video, checkpoint = Path(video), Path(checkpoint)
-    _check_args(video, steps, size, interval)
-    expected_path, generated_path = output_paths(out)
-    check_writable(generated_path.parent)
-    name, model = load_trained(checkpoint)
-    size, interval = _frame_settings(checkpoint, name, model, size, interval, params)
-    n_in = int(model.n_input)
-    clip, indices, n_frames, note = _read_clip(video, name, n_in, steps, size, interval)
-    pred = _predict(model, name, checkpoint, clip, steps, size, device)
-    scale = gif_scale(size)
-    write_gif(torch.cat([clip[:n_in], pred]), generated_path, scale=scale, fps=fps, timeline=(n_in, GENERATED_COLOUR))
-    expected = None
-    if not note:
-        write_gif(clip, expected_path, scale=scale, fps=fps, timeline=(n_in, EXPECTED_COLOUR))
-        expected = expected_path
-    elif expected_path.is_file():
-        expected_path.unlink()  # an earlier run's truth would not match this prediction
-    return PredictResult(model=name, generated=generated_path, expected=expected,
-                         context_indices=tuple(int(i) for i in indices[:n_in]), n_frames=n_frames,
-                         size=(int(size[0]), int(size[1])), interval=int(interval), note=note)
+    k = opts.interval or predictor.interval
+    fps = opts.fps or (info.fps / k if opts.mode == "continue" else info.fps)
+    notes: list[str] = []
+    with tqdm(total=info.frames or None, unit="frame", desc=f"{predictor.name} {opts.mode}", file=sys.stderr,
+              disable=not opts.progress, leave=False) as bar, open_writer(out, fps) as writer:
+        frames = _frames(video, info, predictor, opts, notes, bar)
+        run = _continue(predictor, frames, opts, writer, notes) if opts.mode == "continue" else \
+            _next(predictor, frames, opts, writer)
+    size = opts.size or (info.size if predictor.fully_convolutional or predictor.size is None else predictor.size)
+    return PredictResult(model=predictor.name, out=out, kind=kind, frames_read=run[0], frames_written=writer.frames,
+                         predicted=run[1], size=tuple(size), interval=k, seconds=time.perf_counter() - started,
+                         model_seconds=predictor.model_seconds, notes=notes)
