@@ -17,6 +17,7 @@ Fixtures (all CPU, no network):
 from __future__ import annotations
 
 import copy
+import importlib
 import os
 import shutil
 import subprocess
@@ -62,6 +63,22 @@ def need_tool():
         if in_ci():
             pytest.fail(f"CI needs {message}", pytrace=False)
         pytest.skip(message)
+
+    return need
+
+
+@pytest.fixture(scope="session")
+def need_module():
+    """``need_module(name, install=...)`` -> the imported module; if it is missing the test is skipped,
+    or fails under CI (which installs every optional extra the tests exercise)."""
+    def need(name: str, *, install: str):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            message = f"Python module {name} not installed ({install})"
+            if in_ci():
+                pytest.fail(f"CI needs {message}", pytrace=False)
+            pytest.skip(message)
 
     return need
 

@@ -1,4 +1,4 @@
-"""The ``vfp`` command: predict on unseen videos, report rebuild, help, one-line errors."""
+"""The ``vfp`` command: report rebuild, cache, help, one-line errors (predict: tests/test_predict.py)."""
 from __future__ import annotations
 
 import json
@@ -7,19 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import imageio.v3 as iio
 import numpy as np
 import pytest
-import torch
 import yaml
 from PIL import Image
 
 from vfp.cli import main
 from vfp.evaluation import MIN_CONTEXT
-from vfp.models.registry import build_model
-from vfp.modelio import save_trained
 
-AE_NET = {"n_input": 2, "features": [4, 8], "residual": False}
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -33,28 +28,9 @@ def moving_frames(n: int, h: int = 64, w: int = 64) -> np.ndarray:
     return frames
 
 
-
-
 def n_gif_frames(path: Path) -> int:
     with Image.open(path) as im:
         return im.n_frames
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory, write_video) -> dict[str, Path]:
-    d = tmp_path_factory.mktemp("cli")
-    out = {
-        "mp4": write_video(d / "unseen.mp4", moving_frames(12), codec="libx264"),  # never in any split
-        "short_mp4": write_video(d / "short.mp4", moving_frames(4), codec="libx264"),
-        "one_frame": write_video(d / "one.mp4", moving_frames(1), codec="libx264"),
-        "ae": d / "ae.pt",
-        "not_vfp": d / "not_vfp.pt",
-        "garbage_mp4": d / "garbage.mp4",
-    }
-    save_trained(out["ae"], "autoencoder", AE_NET, build_model("autoencoder", **AE_NET), n_output=1)
-    torch.save({"x": 1}, out["not_vfp"])
-    out["garbage_mp4"].write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
-    return out
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -63,83 +39,13 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
                           cwd=cwd or REPO, env=env, timeout=120)
 
 
-def test_predict_unseen_mp4_writes_gif_pair(files, tmp_path, capsys):
-    out = tmp_path / "gifs" / "unseen.gif"
-    rc = main(["predict", str(files["mp4"]), "--checkpoint", str(files["ae"]), "--steps", "3",
-               "--out", str(out), "--size", "32", "32", "--params", str(tmp_path / "absent.yaml")])
-    assert rc == 0, capsys.readouterr().err
-    expected, generated = tmp_path / "gifs" / "unseen_expected_large.gif", tmp_path / "gifs" / "unseen_generated_large.gif"
-    assert n_gif_frames(expected) == 2 + 3  # n_input + steps
-    assert n_gif_frames(generated) == 2 + 3
-    printed = capsys.readouterr().out
-    assert "7..8 every 1 of 12" in printed  # context ends steps*interval frames before the end
-    with Image.open(expected) as im:
-        assert im.size[0] == 256 and im.size[1] >= 256
-    # the expected GIF ends with the video's true last frame (not an earlier one)
-    from vfp.data.video import read_frames
-
-    last = iio.imread(expected, index=None)[-1, :256:8, ::8, :3].astype(float)
-    truth = read_frames(files["mp4"], [8, 11], (32, 32)).astype(float)
-    assert np.abs(last - truth[1]).mean() < np.abs(last - truth[0]).mean()
-
-
-def test_predict_short_video_writes_generated_only(files, tmp_path, capsys):
-    out = tmp_path / "short.gif"
-    (tmp_path / "short_expected_large.gif").write_bytes(b"stale")
-    rc = main(["predict", str(files["short_mp4"]), "--checkpoint", str(files["ae"]), "--steps", "3",
-               "--out", str(out), "--size", "32", "32", "--interval", "1"])
-    assert rc == 0
-    assert n_gif_frames(tmp_path / "short_generated_large.gif") == 2 + 3
-    assert not (tmp_path / "short_expected_large.gif").exists()
-    assert "expected GIF not written" in capsys.readouterr().out
-
-
-def test_predict_size_from_params(files, tmp_path):
-    (tmp_path / "params.yaml").write_text("data: {size: [16, 16], interval: 2}\n")
-    out = tmp_path / "p.gif"
-    rc = main(["predict", str(files["mp4"]), "--checkpoint", str(files["ae"]), "--steps", "2",
-               "--out", str(out), "--params", str(tmp_path / "params.yaml")])
-    assert rc == 0
-    with Image.open(tmp_path / "p_generated_large.gif") as im:
-        assert im.size[0] == 256 and im.n_frames == 4
-
-
-@pytest.mark.parametrize("case, pattern", [
-    ("missing", "no such video file"),
-    ("garbage", "not a readable video"),
-    ("too_short", "needs 2 context frames"),
-    ("not_vfp", "not a vfp model file"),
-    ("missing_ckpt", "no such model file"),
-])
-def test_predict_errors_are_one_line(files, tmp_path, case, pattern):
-    video, ckpt = files["mp4"], files["ae"]
-    if case == "missing":
-        video = tmp_path / "nope.mp4"
-    elif case == "garbage":
-        video = files["garbage_mp4"]
-    elif case == "too_short":
-        video = files["one_frame"]
-    elif case == "not_vfp":
-        ckpt = files["not_vfp"]
-    elif case == "missing_ckpt":
-        ckpt = tmp_path / "none.pt"
-    res = run_cli("predict", video, "--checkpoint", ckpt, "--steps", "2", "--out", tmp_path / "o.gif",
-                  "--size", "32", "32", cwd=tmp_path)
-    assert res.returncode != 0
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1, res.stderr
-    assert lines[0].startswith("error:") and pattern in lines[0], lines[0]
-    assert "Traceback" not in res.stderr + res.stdout
-    assert not list(tmp_path.glob("*.gif"))
-
-
 def test_help_exits_zero(capsys):
-    for argv in (["--help"], ["predict", "--help"], ["report", "--help"], ["evaluate", "--help"]):
+    for argv in (["--help"], ["predict", "--help"], ["export", "--help"], ["report", "--help"], ["evaluate", "--help"]):
         with pytest.raises(SystemExit) as exc:
             main(argv)
         assert exc.value.code == 0
     text = capsys.readouterr().out
-    assert "_generated_large.gif" in text and "_expected_large.gif" in text
+    assert "--mode" in text and "--side-by-side" in text and "--format" in text
 
 
 def test_vfp_entry_point_help():

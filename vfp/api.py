@@ -51,6 +51,9 @@ def _device(name: str) -> torch.device:
 
 def load_model(path: str | Path | None = None, device: str = "cpu") -> "Predictor":
     """A :class:`Predictor` for the model file ``path`` (``None``: the pretrained model shipped with vfp)."""
+    if path is None and not PRETRAINED.is_file():
+        raise VfpError(f"{PRETRAINED}: the pretrained model is missing from this install; pass a model file "
+                       f"(--checkpoint models/<model>/model.pt)")
     path = PRETRAINED if path is None else Path(path)
     name, net = load_trained(path)
     meta = model_meta(path)
