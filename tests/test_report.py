@@ -11,7 +11,7 @@ import torch
 
 from vfp.frames import to_model
 from vfp.gif import write_gif_pair
-from vfp.baselines import PREDICTORS
+from vfp.baselines import predictors
 from vfp.metrics import MetricAccumulator, flat_metrics, per_step_metrics
 from vfp.report import write_report
 
@@ -57,7 +57,7 @@ def _build(tmp_path, stem="clip <1> & \"x\""):
     acc_m = MetricAccumulator()
     acc_m.update(per_step_metrics(pred, target, last))
     steps = {"model": acc_m.per_step()}
-    for name, predict in PREDICTORS.items():  # copy-last and flow extrapolation
+    for name, predict in predictors().items():  # copy-last and flow extrapolation
         acc = MetricAccumulator()
         acc.update(per_step_metrics(predict(ctx, t), target, last))
         steps[name] = acc.per_step()

@@ -1,16 +1,19 @@
 """Non-learned baselines scored beside every model, the per-clip masks, and their cache.
 
 * ``copy_last``: the last context frame repeated.
-* ``flow``: constant-velocity optical-flow extrapolation. Farneback flow ``G`` from the last context
-  frame to the one before (``last(p) ~ prev(p + G(p))``), so the motion at ``p`` is ``-G(p)`` and step
-  ``k`` is ``last`` warped backward by ``k * G``: ``pred_k(p) = last(p + k G(p))`` (bilinear, border
-  repeated). On a pure translation by ``s`` pixels per frame ``G = -s`` and ``pred_1`` is the next frame.
+* ``flow``: constant-velocity optical-flow extrapolation (:func:`vfp.flow.extrapolate`, with the
+  ``flow.method`` of params.yaml: Farneback or DIS). Flow ``G`` from the last context frame to the one
+  before (``last(p) ~ prev(p + G(p))``), so the motion at ``p`` is ``-G(p)`` and step ``k`` is ``last``
+  warped backward by ``k * G``: ``pred_k(p) = last(p + k G(p))`` (bilinear, border repeated). On a pure
+  translation by ``s`` pixels per frame ``G = -s`` and ``pred_1`` is the next frame. A model on the
+  ``flow`` base (:mod:`vfp.models.base`) starts from exactly this prediction.
 
 Per clip the evaluation also needs the moving-area mask (``evaluate.mask``: ``difference`` = true
 frames change by more than ``moving_threshold`` grey levels; ``flow`` = Farneback flow from the last
-context frame to the target frame longer than ``flow_threshold`` pixels) and ``keep`` (frames that
+context frame to the target frame longer than ``flow_threshold`` pixels: the protocol's mask, Farneback
+whatever ``flow.method`` says, so the moving area stays the same when the baseline's method changes) and ``keep`` (frames that
 copy-last reproduces below ``skip_above_db``; the others are left out of moving-area metrics).
-All of it depends on the test clips and the protocol only, never on the model: :class:`BaselineCache`
+All of it depends on the test clips, the protocol and the flow method only, never on the model: :class:`BaselineCache`
 stores it once per (test clips, protocol, size) and every later evaluation reuses it.
 """
 from __future__ import annotations
@@ -28,14 +31,14 @@ from vfp.fileio import atomic_save, warn
 from vfp.frames import to_model, to_pixels
 from vfp.metrics import copy_last_prediction, per_step_metrics, psnr_frames
 
-__all__ = ["COPY_LAST", "FLOW", "NAMES", "LABELS", "PREDICTORS", "CACHE_VERSION", "copy_last", "flow_extrapolation",
-           "clip_masks", "baseline_batch", "cache_key", "BaselineCache"]
+__all__ = ["COPY_LAST", "FLOW", "NAMES", "LABELS", "CACHE_VERSION", "copy_last", "flow_extrapolation",
+           "predictors", "clip_masks", "baseline_batch", "cache_key", "BaselineCache"]
 
 COPY_LAST = "copy_last"
 FLOW = "flow"
 NAMES = (COPY_LAST, FLOW)  # the first one is the primary baseline (plain ``*_gain_*`` keys)
 LABELS = {COPY_LAST: "copy-last", FLOW: "flow"}
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: one warp for baseline and models (exact at zero flow), flow.method
 
 
 def copy_last(context: torch.Tensor, horizon: int) -> torch.Tensor:
@@ -43,17 +46,15 @@ def copy_last(context: torch.Tensor, horizon: int) -> torch.Tensor:
     return copy_last_prediction(context[:, -1], horizon)
 
 
-def flow_extrapolation(context: torch.Tensor, horizon: int) -> torch.Tensor:
+def flow_extrapolation(context: torch.Tensor, horizon: int, method: str = "farneback",
+                       preset: str = "medium") -> torch.Tensor:
     """Constant-velocity flow extrapolation of the last two context frames (see the module doc)."""
-    if context.shape[1] < 2:
-        return copy_last(context, horizon)
-    last, prev = to_pixels(context[:, -1]), to_pixels(context[:, -2])
-    g = fl.flow(last, prev)
-    preds = [fl.warp(last, k * g) for k in range(1, horizon + 1)]
-    return to_model(torch.stack(preds, dim=1))
+    return fl.extrapolate(context, horizon, method, preset)
 
 
-PREDICTORS: dict[str, Callable[[torch.Tensor, int], torch.Tensor]] = {COPY_LAST: copy_last, FLOW: flow_extrapolation}
+def predictors(method: str = "farneback", preset: str = "medium") -> dict[str, Callable[[torch.Tensor, int], torch.Tensor]]:
+    """``{baseline name: predict(context, horizon)}`` with the flow baseline on ``method`` (``preset``: DIS)."""
+    return {COPY_LAST: copy_last, FLOW: lambda context, horizon: flow_extrapolation(context, horizon, method, preset)}
 
 
 def clip_masks(context: torch.Tensor, target: torch.Tensor, ev: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -76,20 +77,27 @@ def clip_masks(context: torch.Tensor, target: torch.Tensor, ev: Any) -> tuple[to
     return mask, keep
 
 
-def baseline_batch(context: torch.Tensor, target: torch.Tensor, ev: Any) -> dict[str, Any]:
+def baseline_batch(context: torch.Tensor, target: torch.Tensor, ev: Any, flow_cfg: Any = None) -> dict[str, Any]:
     """Masks and every baseline's per-frame statistics for one batch:
-    ``{"mask", "keep", "stats": {baseline: {stat: [B, T]}}}``."""
+    ``{"mask", "keep", "stats": {baseline: {stat: [B, T]}}}``; ``flow_cfg``: ``method`` and ``preset``
+    of the flow baseline (None: Farneback)."""
     mask, keep = clip_masks(context, target, ev)
     horizon, last = target.shape[1], context[:, -1]
     stats = {name: per_step_metrics(pred(context, horizon), target, last, mask=mask, keep=keep,
                                     ssim_luma=ev.ssim == "luma")
-             for name, pred in PREDICTORS.items()}
+             for name, pred in predictors(*_method(flow_cfg)).items()}
     return {"mask": mask, "keep": keep, "stats": stats}
 
 
-def cache_key(parts: Mapping[str, Any]) -> str:
-    """Stable hash of everything the baselines depend on (test clips, protocol, size, code version)."""
-    blob = json.dumps({"version": CACHE_VERSION, "farneback": fl.FARNEBACK, **parts}, sort_keys=True, default=str)
+def _method(flow_cfg: Any) -> tuple[str, str]:
+    return ("farneback", "medium") if flow_cfg is None else (flow_cfg.method, flow_cfg.preset)
+
+
+def cache_key(parts: Mapping[str, Any], flow_cfg: Any = None) -> str:
+    """Stable hash of everything the baselines depend on (test clips, protocol, size, flow method and its
+    parameters, code version); the mask's Farneback parameters are part of it too."""
+    blob = json.dumps({"version": CACHE_VERSION, "farneback": fl.FARNEBACK, "flow": fl.settings_key(*_method(flow_cfg)),
+                       **parts}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

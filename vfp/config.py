@@ -170,6 +170,14 @@ def _apply_eval_protocol(raw: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 @dataclass(frozen=True)
+class FlowConfig:
+    """Classical optical flow of the ``flow`` baseline and of every model's ``base: flow`` (vfp.flow)."""
+
+    method: Literal["farneback", "dis"] = "dis"
+    preset: Literal["ultrafast", "fast", "medium"] = "medium"  # DIS only
+
+
+@dataclass(frozen=True)
 class CompareConfig:
     """``vfp compare``: how many test clips the grid shows, and their upscale factor."""
 
@@ -189,6 +197,7 @@ class Config:
     split: SplitConfig = SplitConfig()
     train: TrainConfig = TrainConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
+    flow: FlowConfig = FlowConfig()
     compare: CompareConfig = CompareConfig()
 
     # model sections by name, schema from the registry; built from params.yaml, not a section itself

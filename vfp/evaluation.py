@@ -270,19 +270,20 @@ def baseline_cache_for(cfg: Config, split_file: Path, videos: list, *, n_ctx: in
              "skip_above_db": ev.skip_above_db, "ssim": ev.ssim, "stats": list(STAT_NAMES),
              "decoder": getattr(cfg.data, "decoder", None), "train_size": list(cfg.data.size)}
     folder = Path(cfg.data.cache) / "baselines" if cfg.data.cache else None
-    return BaselineCache(folder, cache_key(parts))
+    return BaselineCache(folder, cache_key(parts, cfg.flow))
 
 
 # ---------------------------------------------------------------- the evaluation loop
 
 def create_test_evaluator(model: nn.Module, *, n_ctx: int, horizon: int, device: torch.device, ev: Any,
-                          n_gifs: int, cache=None):
+                          n_gifs: int, cache=None, flow_cfg: Any = None):
     """Ignite Engine whose step runs the model on one batch and scores it beside the baselines.
 
     Batches are dicts with ``frames [B, n_ctx + horizon, C, H, W]``, ``video`` names and ``key``s; the
     model gets the last ``model.n_input`` of the ``n_ctx`` context frames. Masks and baseline statistics
     come from ``cache`` (:class:`vfp.baselines.BaselineCache`) when it holds the batch's keys, and are
-    computed and stored there otherwise; ``ev`` is the evaluate settings (mask, thresholds, ssim).
+    computed and stored there otherwise; ``ev`` is the evaluate settings (mask, thresholds, ssim),
+    ``flow_cfg`` the ``flow`` section (the flow baseline's method; None: Farneback).
 
     ``engine.state`` gets ``acc_model`` and ``acc_base`` (``{baseline: MetricAccumulator}``),
     ``n_clips``, ``baseline_s`` (seconds spent computing baselines) and ``gif_clips`` (the first
@@ -308,7 +309,7 @@ def create_test_evaluator(model: nn.Module, *, n_ctx: int, horizon: int, device:
         rec = cache.lookup(keys) if keys else None
         if rec is None:
             t0 = time.perf_counter()
-            rec = baseline_batch(context, target, ev)
+            rec = baseline_batch(context, target, ev, flow_cfg)
             engine.state.baseline_s += time.perf_counter() - t0
             if keys:
                 cache.store(keys, rec)
@@ -407,7 +408,7 @@ def evaluate(cfg: Config, *, model_path: Path | None = None, split_dir: Path = P
     model = model.to(device).eval()
     cache = baseline_cache_for(cfg, Path(split_dir) / "test.txt", videos, n_ctx=n_ctx, size=size)
     engine = create_test_evaluator(model, n_ctx=n_ctx, horizon=cfg.evaluate.horizon, device=device,
-                                   ev=cfg.evaluate, n_gifs=cfg.evaluate.gifs, cache=cache)
+                                   ev=cfg.evaluate, n_gifs=cfg.evaluate.gifs, cache=cache, flow_cfg=cfg.flow)
     engine.run(loader, max_epochs=1)
     cache.save()
     state = engine.state
