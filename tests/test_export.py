@@ -12,8 +12,8 @@ import torch
 from vfp.cli import main
 from vfp.errors import VfpError
 from vfp.export import TOLERANCE, NextFrame, export_model
-from vfp.models.registry import REGISTRY, build_model
 from vfp.modelio import save_trained
+from vfp.models.registry import REGISTRY, build_model
 
 BUILT_IN = sorted(name for name, spec in REGISTRY.items() if spec.module.startswith("vfp.models."))
 # (model, constructor keywords) -> the reason it cannot be exported, for the variants that cannot

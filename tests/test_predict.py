@@ -16,8 +16,8 @@ import torch
 from vfp.api import load_model
 from vfp.cli import main
 from vfp.data.stream import iter_frames
-from vfp.models.registry import build_model
 from vfp.modelio import save_trained
+from vfp.models.registry import build_model
 from vfp.panels import GAP
 from vfp.predict import frame_plan
 
@@ -164,8 +164,8 @@ def test_errors_are_one_line(files, tmp_path, capsys, case, pattern):
 def test_error_from_the_command_has_no_traceback(files, tmp_path):
     garbage = tmp_path / "garbage.mp4"
     garbage.write_bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes())
-    res = subprocess.run([sys.executable, "-m", "vfp.cli", "predict", str(garbage), "--checkpoint", str(files["model"])],
-                         capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    cmd = [sys.executable, "-m", "vfp.cli", "predict", str(garbage), "--checkpoint", str(files["model"])]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300,
                          env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONWARNINGS": "ignore"})
     assert res.returncode == 1 and res.stderr.strip().count("\n") == 0, res.stderr
     assert "not a readable video" in res.stderr and "Traceback" not in res.stderr + res.stdout
