@@ -4,7 +4,7 @@ For each video, `--clips` clips at evenly spaced starts: the model's context (th
 `Predictor.predict`, the code `vfp predict` runs), then `--horizon` true frames. PSNR of the pooled MSE
 per horizon step (all clips of all videos, in [0, 255]), per video at t+1, and per clip (the worst clips
 say where the model fails). Baselines: copy-last (the last frame repeated) and flow (vfp.baselines: OpenCV
-Farneback between the last two frames, constant velocity).
+flow between the last two frames, constant velocity, with params.yaml's default flow.method).
 
     python benchmarks/heldout.py [--checkpoint M.pt] [--clips 8] [--horizon 4] [--out DIR] [VIDEO ...]
 
@@ -26,7 +26,8 @@ from einops import rearrange
 from loader import write_results
 
 from vfp.api import load_model
-from vfp.baselines import LABELS, PREDICTORS
+from vfp.baselines import LABELS, NAMES, predictors
+from vfp.config import FlowConfig
 from vfp.data.stream import video_info
 from vfp.data.video import probe, read_frames
 from vfp.frames import to_model, to_uint8
@@ -52,7 +53,7 @@ def clip_errors(model, frames: np.ndarray, horizon: int) -> dict[str, np.ndarray
     context, truth = frames[:n_in], frames[n_in:].astype(np.float64)
     preds = {"model": model.predict(context, steps=horizon)}
     x = to_model(rearrange(torch.from_numpy(context), "t h w c -> 1 t c h w"))
-    for name, fn in PREDICTORS.items():
+    for name, fn in predictors(FlowConfig().method, FlowConfig().preset).items():
         preds[name] = to_uint8(rearrange(fn(x, horizon)[0], "t c h w -> t h w c")).numpy()
     return {k: ((v.astype(np.float64) - truth) ** 2).reshape(horizon, -1).sum(1) for k, v in preds.items()}
 
@@ -80,7 +81,7 @@ def summarize(videos: list[dict], horizon: int) -> dict:
     total = {m: sum(v["sums"][m] for v in videos) for m in methods}
     pixels = sum(v["pixels"] for v in videos)
     steps = {m: [round(psnr(total[m][k], pixels), 3) for k in range(horizon)] for m in methods}
-    gains = {b: [round(steps["model"][k] - steps[b][k], 3) for k in range(horizon)] for b in PREDICTORS}
+    gains = {b: [round(steps["model"][k] - steps[b][k], 3) for k in range(horizon)] for b in NAMES}
     per_video = [{"video": v["video"], "size": v["size"], "clips": v["clips"],
                   **{f"{m}_psnr_t1": round(psnr(v["sums"][m][0], v["pixels"]), 3) for m in methods}} for v in videos]
     clips = sorted((c for v in videos for c in v["per_clip"]), key=lambda c: c["model_psnr_t1"] - c["flow_psnr_t1"])

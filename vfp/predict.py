@@ -30,7 +30,8 @@ from einops import rearrange
 from tqdm import tqdm
 
 from vfp.api import Predictor, load_model
-from vfp.baselines import LABELS, PREDICTORS
+from vfp.baselines import LABELS, NAMES, predictors
+from vfp.config import FlowConfig
 from vfp.data.stream import VideoInfo, iter_frames, video_info
 from vfp.data.video import VideoReadError
 from vfp.errors import VfpError
@@ -49,7 +50,8 @@ class PredictOptions:
     steps: int = 8
     start: int | None = None             # continue: first context frame (None: end steps*interval early)
     side_by_side: bool = False
-    baselines: tuple[str, ...] = ()      # names in vfp.baselines.PREDICTORS shown beside (side_by_side)
+    baselines: tuple[str, ...] = ()      # names in vfp.baselines.NAMES shown beside (side_by_side)
+    flow: FlowConfig = FlowConfig()      # the flow baseline's method (params.yaml's default)
     size: tuple[int, int] | None = None  # H, W to read frames at (None: the video's own when possible)
     interval: int | None = None          # None: the model file's
     decoder: str = "auto"
@@ -90,9 +92,9 @@ def _check(video: Path, opts: PredictOptions) -> None:
         raise VfpError(f"--size must be >= 8 on each side, got {list(opts.size)}")
     if opts.start is not None and opts.start < 0:
         raise VfpError(f"--start must be >= 0, got {opts.start}")
-    unknown = [b for b in opts.baselines if b not in PREDICTORS]
+    unknown = [b for b in opts.baselines if b not in NAMES]
     if unknown:
-        raise VfpError(f"--baselines: unknown {', '.join(unknown)}; choose from {', '.join(PREDICTORS)}")
+        raise VfpError(f"--baselines: unknown {', '.join(unknown)}; choose from {', '.join(NAMES)}")
     if not Path(video).is_file():
         raise VfpError(f"{video}: no such video file")
 
@@ -128,10 +130,11 @@ def _frames(video: Path, info: VideoInfo, predictor: Predictor, opts: PredictOpt
         raise VfpError(f"{video}: {err}") from None
 
 
-def _baseline_frames(context: list[np.ndarray], names: tuple[str, ...], steps: int) -> dict[str, np.ndarray]:
-    """``{name: uint8 [steps, H, W, 3]}`` for each baseline from the context frames the model read."""
+def _baseline_frames(context: list[np.ndarray], opts: PredictOptions, steps: int) -> dict[str, np.ndarray]:
+    """``{name: uint8 [steps, H, W, 3]}`` for each baseline asked for, from the context frames the model read."""
     x = to_model(rearrange(torch.from_numpy(np.stack(context)), "t h w c -> 1 t c h w"))
-    return {n: to_uint8(rearrange(PREDICTORS[n](x, steps)[0], "t c h w -> t h w c")).numpy() for n in names}
+    fns = predictors(opts.flow.method, opts.flow.preset)
+    return {n: to_uint8(rearrange(fns[n](x, steps)[0], "t c h w -> t h w c")).numpy() for n in opts.baselines}
 
 
 def _row(opts: PredictOptions, context, truth, pred, base: dict, k: int, title: str) -> np.ndarray:
@@ -164,7 +167,7 @@ def _continue(predictor: Predictor, frames: Iterator[np.ndarray], opts: PredictO
         have = have[-ctx:]
     context, truth = have[:ctx:k], have[ctx - 1 + k::k]
     pred = predictor.predict(np.stack(have[:ctx]), opts.steps, interval=k)
-    base = _baseline_frames(context, opts.baselines, opts.steps) if opts.side_by_side else {}
+    base = _baseline_frames(context, opts, opts.steps) if opts.side_by_side else {}
     for frame in context:
         writer.write(_row(opts, frame, frame, frame, {b: None for b in base}, 0, "context"))
     for s in range(opts.steps):
@@ -185,7 +188,7 @@ def _next(predictor: Predictor, frames: Iterator[np.ndarray], opts: PredictOptio
             writer.write(_row(opts, frame, frame, frame, {b: None for b in opts.baselines}, 0, "(no context)"))
             continue
         context = list(seen)[-predictor.span(k) - 1:-1:k]
-        base = _baseline_frames(context, opts.baselines, 1) if opts.side_by_side else {}
+        base = _baseline_frames(context, opts, 1) if opts.side_by_side else {}
         writer.write(_row(opts, context[-1], frame, pred, base, 0, "t+1"))
         predicted += 1
     return n, predicted

@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 from typing import Callable, Sequence
 
-from vfp.baselines import PREDICTORS
+from vfp.baselines import NAMES
 from vfp.data.video import DECODERS
 from vfp.export import FORMATS, OPSET, TOLERANCE, export_model
 from vfp.predict import MODES, PredictOptions, PredictResult, predict_video
@@ -26,7 +26,7 @@ modes:
             (memory flat in its length). Output: as many frames as the video; the first
             n_input*interval frames (no context yet) are the video's own.
 --side-by-side: each frame is a row 'context | truth | prediction' (context: the last frame the model
-  read), plus --baselines ({', '.join(PREDICTORS)}) beside.
+  read), plus --baselines ({', '.join(NAMES)}) beside.
 frame size: the video's own when the model is fully convolutional; otherwise (or with --size) scaled to
   cover the size with the aspect ratio kept and centre-cropped (printed).
 """
@@ -46,8 +46,8 @@ def _predict_parser(sub, parents: Sequence[argparse.ArgumentParser]) -> None:
     p.add_argument("--steps", type=int, default=8, help="continue: frames to predict (default: %(default)s)")
     p.add_argument("--start", type=int, default=None, help="continue: index of the first context frame")
     p.add_argument("--side-by-side", action="store_true", help="context | truth | prediction in each frame")
-    p.add_argument("--baselines", nargs="*", default=[], choices=list(PREDICTORS), metavar="NAME",
-                   help=f"with --side-by-side, also show: {' '.join(PREDICTORS)}")
+    p.add_argument("--baselines", nargs="*", default=[], choices=list(NAMES), metavar="NAME",
+                   help=f"with --side-by-side, also show: {' '.join(NAMES)}")
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=None,
                    help="run at this frame size (aspect ratio kept, centre crop)")
     p.add_argument("--interval", type=int, default=None, help="take every K-th frame (default: the model file's)")
