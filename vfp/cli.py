@@ -36,8 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--split-dir", type=Path, default=Path("data/split"), help="default: %(default)s")
     e.add_argument("--checkpoint", type=Path, default=None, help="default: models/<model>/model.pt")
     c = sub.add_parser("cache", help="decode every split video once into the frame cache (data.cache)",
-                       description="Fill data.cache with uint8 frames at data.size for the train/val/test "
-                                   "videos, in parallel; videos already cached are skipped (resumable).")
+                       description="Fill data.cache with uint8 frames at data.size (source: each video's own "
+                                   "size) for the train/val/test videos, in parallel; videos already cached are "
+                                   "skipped (resumable).")
     c.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
     c.add_argument("--split-dir", type=Path, default=Path("data/split"), help="default: %(default)s")
     c.add_argument("--workers", type=int, default=2, help="decoding processes (default: %(default)s)")
@@ -62,7 +63,7 @@ def _compare(args: argparse.Namespace) -> None:
 
 
 def _cache(args: argparse.Namespace) -> None:
-    from vfp.config import load_config
+    from vfp.config import decode_size, load_config
     from vfp.data.cache import build_cache
     from vfp.data.splits import SPLIT_NAMES, read_split
 
@@ -70,7 +71,7 @@ def _cache(args: argparse.Namespace) -> None:
     if not cfg.data.cache:
         raise VfpError(f"{args.params}: data.cache is empty; set a folder to cache decoded frames in")
     videos = [v for name in SPLIT_NAMES for v in read_split(args.split_dir, name)]
-    summary = build_cache(videos, Path(cfg.data.cache), tuple(cfg.data.size), workers=max(1, args.workers),
+    summary = build_cache(videos, Path(cfg.data.cache), decode_size(cfg.data.size), workers=max(1, args.workers),
                           decoder=cfg.data.decoder)
     print(f"cache {cfg.data.cache}: {summary['decoded']} decoded, {summary['already']} already cached, "
           f"{len(summary['failed'])} failed; {summary['bytes'] / 2**20:.1f} MiB for {summary['videos']} videos")

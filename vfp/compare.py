@@ -22,7 +22,8 @@ from typing import Any, Iterator, Mapping
 
 import torch
 
-from vfp.config import Config
+from vfp.config import Config, decode_size
+from vfp.data.video import frame_size
 from vfp.errors import VfpError
 
 __all__ = ["Experiment", "list_experiments", "merge_twins", "differing_params", "predict_clips", "compare"]
@@ -181,7 +182,8 @@ def predict_clips(exp: Experiment, clips: list[torch.Tensor], n_ctx: int, horizo
         model, meta = _load(exp.model_bytes)
     except VfpError as err:
         return str(err)
-    if meta["size"] and tuple(meta["size"]) != tuple(size) or meta["interval"] and meta["interval"] != interval:
+    stored = meta["size"] if meta["size"] != "source" else None  # source: runs at any size (its stride's check)
+    if stored and tuple(stored) != tuple(size) or meta["interval"] and meta["interval"] != interval:
         return f"trained at size {meta['size']}, interval {meta['interval']}: not these clips"
     n_input = int(model.n_input)
     if n_input > n_ctx:
@@ -196,7 +198,8 @@ def test_clips(cfg: Config, split_dir: Path, k: int, n_ctx: int, horizon: int) -
 
     videos = read_split(Path(split_dir), "test")
     cache = Path(cfg.data.cache) if cfg.data.cache else None
-    dataset = ClipDataset(videos, n_frames=n_ctx + horizon, interval=cfg.data.interval, size=cfg.data.size,
+    size = decode_size(cfg.data.size) or (frame_size(videos[0].path) if videos else None)
+    dataset = ClipDataset(videos, n_frames=n_ctx + horizon, interval=cfg.data.interval, size=size,
                           random_start=False, clips_per_video=1, cache_dir=cache)
     if len(dataset) == 0:
         raise VfpError(f"{Path(split_dir) / 'test.txt'}: no test video is long enough for {n_ctx + horizon} "
@@ -219,6 +222,7 @@ def compare(cfg: Config, *, root: Path = Path("."), split_dir: Path = Path("data
     horizon = cfg.evaluate.horizon
     clips = test_clips(cfg, Path(split_dir), cfg.compare.clips, n_ctx, horizon)
     frames = [c for _, c in clips]
-    preds = {id(e): predict_clips(e, frames, n_ctx, horizon, tuple(cfg.data.size), cfg.data.interval) for e in exps}
+    size = tuple(frames[0].shape[-2:]) if frames else decode_size(cfg.data.size)
+    preds = {id(e): predict_clips(e, frames, n_ctx, horizon, size, cfg.data.interval) for e in exps}
     return write_page(Path(out_dir), exps, differing_params(exps), clips, preds, n_ctx=n_ctx, horizon=horizon,
                       scale=cfg.compare.scale)

@@ -63,7 +63,7 @@ class DataConfig:
     source: Literal["sample", "ucf101", "folder"] = "sample"
     root: str = "data/raw"
     folder: str = ""
-    size: tuple[int, int] = (64, 64)
+    size: Literal["source"] | tuple[int, int] = (64, 64)  # source: each video at its own size (needs train.crop)
     interval: int = 2
     cache: str = "data/cache"
     decoder: Literal["auto", "decord", "pyav"] = "auto"
@@ -114,6 +114,7 @@ class TrainConfig:
     batch_size: int = 16
     clips_per_video: int = 8
     crop: int = 0
+    stride: tuple[int, int] = (1, 1)  # each training clip takes every k * data.interval-th frame, k drawn in [a, b]
     num_workers: int = 2
     val_every: int = 1
     snapshot_every: int = 2
@@ -316,7 +317,8 @@ def _require(ok: bool, source: str, message: str) -> None:
 def _check_ranges(cfg: Config, source: str) -> None:
     d, t, e, m = cfg.data, cfg.train, cfg.evaluate, cfg.motion
     _require(d.interval >= 1, source, f"data.interval must be >= 1, got {d.interval}")
-    _require(min(d.size) >= 8, source, f"data.size must be >= 8 on each side, got {list(d.size)}")
+    _require(d.size == "source" or min(d.size) >= 8, source,
+             f"data.size must be source or [H, W] with both >= 8, got {d.size}")
     _require(d.source != "folder" or bool(d.folder), source,
              "data.folder must name a <Class>/<video> folder when data.source is folder")
     s = cfg.sample
@@ -343,7 +345,7 @@ def _check_ranges(cfg: Config, source: str) -> None:
         value = getattr(t, key)
         _require(value >= 0, source, f"train.{key} must be >= 0, got {value}")
     _require(t.grad_clip >= 0, source, f"train.grad_clip must be >= 0, got {t.grad_clip}")
-    _require(t.crop <= min(d.size), source, f"train.crop must be <= data.size {list(d.size)}, got {t.crop}")
+    _check_frames(d, t, source)
     _require(e.horizon >= 1, source, f"evaluate.horizon must be >= 1, got {e.horizon}")
     _require(e.batch_size >= 1, source, f"evaluate.batch_size must be >= 1, got {e.batch_size}")
     _require(e.gifs >= 0, source, f"evaluate.gifs must be >= 0, got {e.gifs}")
@@ -359,6 +361,23 @@ def _check_ranges(cfg: Config, source: str) -> None:
         _check_selected_model(cfg, source)
 
 
+def _check_frames(d: DataConfig, t: TrainConfig, source: str) -> None:
+    """data.size / train.crop / train.stride agree (one line naming the key otherwise)."""
+    if d.size == "source":
+        _require(t.crop >= 8, source, f"data.size: source needs train.crop >= 8 (training takes crop x crop windows "
+                                      f"of each video at its own size), got {t.crop}")
+    else:
+        _require(t.crop <= min(d.size), source, f"train.crop must be <= data.size {list(d.size)}, got {t.crop}")
+    _require(1 <= t.stride[0] <= t.stride[1], source,
+             f"train.stride must be [a, b] with 1 <= a <= b (every k * data.interval-th frame, k in [a, b]), "
+             f"got {list(t.stride)}")
+
+
+def decode_size(size: str | tuple[int, int]) -> tuple[int, int] | None:
+    """``data.size`` as the size frames are decoded at: ``(H, W)``, or None (``source``: each video's own)."""
+    return None if size == "source" else (int(size[0]), int(size[1]))
+
+
 def _check_selected_model(cfg: Config, source: str) -> None:
     """Build the selected model once (cheap): constructor errors, the stride rule, the recipe's checks."""
     from vfp.models.registry import get_spec
@@ -370,7 +389,8 @@ def _check_selected_model(cfg: Config, source: str) -> None:
     except (ValueError, TypeError) as err:
         raise ConfigError(f"{source}: {name}.net: {err}") from None
     stride = getattr(model, "stride", 1)
-    for label, sizes in (("data.size", cfg.data.size), ("train.crop", (cfg.train.crop,) * 2 if cfg.train.crop else ())):
+    data_size = () if cfg.data.size == "source" else cfg.data.size
+    for label, sizes in (("data.size", data_size), ("train.crop", (cfg.train.crop,) * 2 if cfg.train.crop else ())):
         for side in sizes:
             _require(side % stride == 0, source,
                      f"{label} {list(sizes)} must be divisible by {name}'s stride {stride}")

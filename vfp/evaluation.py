@@ -33,7 +33,7 @@ from typing import Any, Callable, Mapping
 import torch
 from torch import nn
 
-from vfp.config import Config
+from vfp.config import Config, decode_size
 from vfp.errors import VfpError
 from vfp.fileio import atomic_write_text
 
@@ -208,11 +208,12 @@ def source_size(path: Path) -> tuple[int, int]:
 
 
 def resolve_eval_size(cfg: Config, videos: list) -> tuple[int, int]:
-    """``evaluate.size`` as ``(H, W)``: ``train`` = data.size, ``source`` = the first test video's own size."""
+    """``evaluate.size`` as ``(H, W)``: ``train`` = data.size, ``source`` (or ``train`` when data.size is
+    ``source``) = the first test video's own size."""
     size = cfg.evaluate.size
-    if size == "train":
+    if size == "train" and cfg.data.size != "source":
         return tuple(cfg.data.size)
-    if size == "source":
+    if size in ("source", "train"):  # train at data.size: source = the test videos' own size
         if not videos:
             raise VfpError("evaluate.size: source needs at least one test video")
         return source_size(Path(videos[0].path))
@@ -268,7 +269,7 @@ def baseline_cache_for(cfg: Config, split_file: Path, videos: list, *, n_ctx: in
              "clips_per_video": ev.clips_per_video, "mask": ev.mask,
              "moving_threshold": ev.moving_threshold, "flow_threshold": ev.flow_threshold,
              "skip_above_db": ev.skip_above_db, "ssim": ev.ssim, "stats": list(STAT_NAMES),
-             "decoder": getattr(cfg.data, "decoder", None), "train_size": list(cfg.data.size)}
+             "decoder": getattr(cfg.data, "decoder", None), "train_size": list(decode_size(cfg.data.size) or ["source"])}
     folder = Path(cfg.data.cache) / "baselines" if cfg.data.cache else None
     return BaselineCache(folder, cache_key(parts, cfg.flow))
 
@@ -352,7 +353,7 @@ def _test_loader(cfg: Config, split_dir: Path, model: nn.Module, num_workers: in
     videos = select_videos(read_split(Path(split_dir), "test"), ev.every)
     size = resolve_eval_size(cfg, videos)
     check_model_size(model, size, cfg.model)
-    cache = Path(cfg.data.cache) if cfg.data.cache and size == tuple(cfg.data.size) else None
+    cache = Path(cfg.data.cache) if cfg.data.cache and size == decode_size(cfg.data.size) else None
     dataset = ClipDataset(videos, n_frames=n_ctx + ev.horizon, interval=cfg.data.interval, size=size,
                           random_start=False, clips_per_video=ev.clips_per_video, cache_dir=cache)
     if len(dataset) == 0:

@@ -29,7 +29,7 @@ from ignite.utils import manual_seed
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from vfp.config import Config, to_dict
+from vfp.config import Config, decode_size, to_dict
 from vfp.engines.common import resolve_device, setup_backends
 from vfp.engines.supervised import create_evaluator
 from vfp.errors import VfpError
@@ -98,21 +98,26 @@ def _loader(dataset: Dataset, sampler: EpochSampler, batch_size: int, num_worker
     )
 
 
-def _datasets(cfg: Config, split_dir: Path, n_input: int, n_output: int) -> tuple[Dataset, Dataset]:
-    from vfp.data.clips import ClipDataset
+def _datasets(cfg: Config, split_dir: Path, n_input: int, n_output: int, multiple: int = 1) -> tuple[Dataset, Dataset]:
+    """Training clips (random starts or all starts, crops, strides, augmentation) and validation clips (fixed;
+    at ``data.size: source``, the central window of the size every validation video holds, sides multiples
+    of ``multiple``)."""
+    from vfp.data.augment import from_train_config
+    from vfp.data.clips import ClipDataset, common_window
     from vfp.data.splits import read_split
 
-    from vfp.data.augment import from_train_config
-
-    cache, tc = (Path(cfg.data.cache) if cfg.data.cache else None), cfg.train
+    cache, tc, size = (Path(cfg.data.cache) if cfg.data.cache else None), cfg.train, decode_size(cfg.data.size)
     starts = {"starts": "all", "max_clips": tc.clips_per_epoch} if tc.starts == "all" else {"random_start": True}
-    train = ClipDataset(read_split(split_dir, "train"), n_input + n_output, cfg.data.interval, cfg.data.size,
+    train = ClipDataset(read_split(split_dir, "train"), n_input + n_output, cfg.data.interval, size,
                         clips_per_video=tc.clips_per_video, seed=cfg.seed, cache_dir=cache,
-                        augment=from_train_config(tc), **starts)
+                        augment=from_train_config(tc), crop=(tc.crop,) * 2 if tc.crop else None,
+                        steps=tuple(tc.stride), **starts)
     # validation: starts every `interval` frames, at most VAL_CLIPS (a fixed subset), never augmented
-    val = ClipDataset(read_split(split_dir, "val"), n_input + cfg.evaluate.horizon, cfg.data.interval,
-                      cfg.data.size, seed=cfg.seed, cache_dir=cache, starts="all", stride=cfg.data.interval,
-                      max_clips=VAL_CLIPS)
+    val_videos = read_split(split_dir, "val")
+    window = common_window(val_videos, multiple) if size is None and val_videos else None
+    val = ClipDataset(val_videos, n_input + cfg.evaluate.horizon, cfg.data.interval, size, seed=cfg.seed,
+                      cache_dir=cache, starts="all", stride=cfg.data.interval, max_clips=VAL_CLIPS,
+                      crop=window, crop_at="center")
     if len(train) == 0:
         raise VfpError(f"{split_dir}/train.txt: no video is long enough for {n_input + n_output} frames "
                        f"every {cfg.data.interval}")
@@ -126,7 +131,8 @@ VAL_CLIPS = 256  # validation clips at most (model selection compares every epoc
 
 def _data_meta(cfg: Config) -> dict:
     """Frame size and interval the model was trained at (``vfp predict`` reads them)."""
-    return {"size": list(cfg.data.size), "interval": cfg.data.interval}
+    size = cfg.data.size if cfg.data.size == "source" else list(cfg.data.size)
+    return {"size": size, "interval": cfg.data.interval}
 
 
 # ---------------------------------------------------------------- pieces of train()
@@ -177,11 +183,11 @@ class _Loaders:
 
 
 def _loaders(cfg: Config, run: _Run, split_dir: Path, n_input: int, n_output: int,
-             train_data: Dataset | None, val_data: Dataset | None) -> _Loaders:
+             train_data: Dataset | None, val_data: Dataset | None, multiple: int = 1) -> _Loaders:
     """Datasets (the split lists unless given) and their loaders (this rank's share, reproducible order)."""
     tc = cfg.train
     if train_data is None or val_data is None:
-        ds_train, ds_val = _datasets(cfg, Path(split_dir), n_input, n_output)
+        ds_train, ds_val = _datasets(cfg, Path(split_dir), n_input, n_output, multiple)
         train_data = train_data if train_data is not None else ds_train
         val_data = val_data if val_data is not None else ds_val
     per_rank_batch = max(1, tc.batch_size // run.world)
@@ -384,11 +390,13 @@ def train(cfg: Config, *, split_dir: Path = Path("data/split"), out_dir: Path | 
         return _export_untrained(cfg, run, model)
     run.device = idist.device() if run.world > 1 else resolve_device(cfg.train.device)
     setup_backends(run.device)
-    data = _loaders(cfg, run, split_dir, model.n_input, section.n_output, train_data, val_data)
+    data = _loaders(cfg, run, split_dir, model.n_input, section.n_output, train_data, val_data,
+                    multiple=int(getattr(model, "stride", 1) or 1))
     if cfg.train.channels_last and run.device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     iterations = cfg.train.epochs * len(data.train)  # the configured run (LR schedules), also when max_epochs cuts it
-    built = recipe.build(Context(cfg.model, model, section, cfg.train, run.device, tuple(cfg.data.size), iterations))
+    frame_size = decode_size(cfg.data.size) or (cfg.train.crop,) * 2  # source: training sees crops only
+    built = recipe.build(Context(cfg.model, model, section, cfg.train, run.device, frame_size, iterations))
     selection = Selection(run.run_dir, built.to_save["model"], AtomicSaver(run.run_dir), phase_of=built.phase_of,
                           exportable=built.exportable, log=run.say)
     to_save = {**built.to_save, "trainer": built.trainer, "rng": RngState(), "selection": selection}

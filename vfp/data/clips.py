@@ -13,6 +13,11 @@ workers need no shared RNG. ``augment`` (e.g. :class:`vfp.data.augment.ClipAugme
 clip with such an RNG. Readers are opened inside ``__getitem__`` (never in the parent before
 DataLoader workers fork). With a cache folder, each video is decoded once at the training size to a
 uint8 ``.npy`` and later reads are memory-mapped (segments of one video share its cache file).
+
+``size=None`` reads frames at each video's own size (``data.size: source``); ``crop=(h, w)`` then cuts
+one window per clip, the same in every frame and inside the frame (``crop_at="random"``: drawn per clip
+from its RNG; ``"center"``: the middle). ``steps=(a, b)`` draws, per clip, a temporal stride k in
+[a, b]: the clip takes every ``k * interval``-th frame (a k that does not fit its entry is lowered).
 """
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vfp.data.cache import cached_frames
-from vfp.data.video import VideoEntry, VideoReadError, decoder_name, probe, read_frames
+from vfp.data.video import VideoEntry, VideoReadError, decoder_name, frame_size, probe, read_frames
 from vfp.fileio import warn
 from vfp.frames import to_model
 
@@ -62,13 +67,21 @@ class ClipDataset(Dataset):
     """Clips of the usable entries; items ``{"frames", "video", "start"}`` (see the module doc)."""
 
     def __init__(self, videos: Sequence[VideoEntry | Path], n_frames: int, interval: int,
-                 size: tuple[int, int], *, random_start: bool = False, clips_per_video: int = 1, seed: int = 0,
-                 cache_dir: Path | None = None, starts: Literal["spaced", "all"] = "spaced", stride: int = 1,
-                 max_clips: int = 0, augment: Callable[[torch.Tensor, np.random.Generator], torch.Tensor] | None = None):
+                 size: tuple[int, int] | None, *, random_start: bool = False, clips_per_video: int = 1,
+                 seed: int = 0, cache_dir: Path | None = None, starts: Literal["spaced", "all"] = "spaced",
+                 stride: int = 1, max_clips: int = 0,
+                 augment: Callable[[torch.Tensor, np.random.Generator], torch.Tensor] | None = None,
+                 crop: tuple[int, int] | None = None, crop_at: Literal["random", "center"] = "random",
+                 steps: tuple[int, int] = (1, 1)):
         if n_frames < 1 or interval < 1 or stride < 1 or max_clips < 0:
             raise ValueError(f"n_frames, interval, stride must be >= 1 and max_clips >= 0, got "
                              f"{n_frames}, {interval}, {stride}, {max_clips}")
-        self.n_frames, self.interval, self.size = n_frames, interval, tuple(size)
+        if not 1 <= steps[0] <= steps[1]:
+            raise ValueError(f"steps must be [a, b] with 1 <= a <= b, got {list(steps)}")
+        if crop is not None and min(crop) < 1:
+            raise ValueError(f"crop must be >= 1 on each side, got {list(crop)}")
+        self.crop, self.crop_at, self.steps = (tuple(crop) if crop else None), crop_at, tuple(steps)
+        self.n_frames, self.interval, self.size = n_frames, interval, (tuple(size) if size else None)
         self.random_start, self.clips_per_video, self.seed = random_start, clips_per_video, seed
         self.all_starts, self.stride, self.max_clips, self.augment = starts == "all", stride, max_clips, augment
         self.cache_dir = Path(cache_dir) if cache_dir else None
@@ -76,7 +89,7 @@ class ClipDataset(Dataset):
         # need not share this process's memory or environment
         self.decoder = decoder_name()
         self.epoch = 0
-        span = clip_span(n_frames, interval)
+        span = clip_span(n_frames, interval * self.steps[0])
         self.videos: list[VideoEntry] = []
         self.skipped: list[dict] = []
         for video in videos:
@@ -110,19 +123,43 @@ class ClipDataset(Dataset):
 
     def locate(self, index: int) -> tuple[int, int]:
         """``(entry number, start frame)`` of item ``index`` in this epoch."""
+        v, start, _ = self.clip_at(index)
+        return v, start
+
+    def clip_at(self, index: int) -> tuple[int, int, int]:
+        """``(entry number, start frame, frame step)`` of item ``index`` in this epoch."""
         if self.all_starts:
             if self.max_clips and self.max_clips < self.n_all:
                 index = int(self._subset()[index])
             v = int(np.searchsorted(self._offsets, index, side="right") - 1)
-            return v, frame_range(self.videos[v])[0] + (index - int(self._offsets[v])) * self.stride
+            first, stop = frame_range(self.videos[v])
+            step = self._step(index, stop - first)
+            start = first + (index - int(self._offsets[v])) * self.stride
+            return v, min(start, stop - clip_span(self.n_frames, step)), step
         v = index // self.clips_per_video
         first, stop = frame_range(self.videos[v])
-        last_start = stop - clip_span(self.n_frames, self.interval)
+        step = self._step(index, stop - first)
+        last_start = stop - clip_span(self.n_frames, step)
         if self.random_start:
             rng = np.random.default_rng([self.seed, self.epoch, index])
-            return v, int(rng.integers(first, last_start + 1))
+            return v, int(rng.integers(first, last_start + 1)), step
         k = index % self.clips_per_video
-        return v, first + int(round((last_start - first) * (k + 1) / (self.clips_per_video + 1)))
+        return v, first + int(round((last_start - first) * (k + 1) / (self.clips_per_video + 1))), step
+
+    def _step(self, index: int, length: int) -> int:
+        """Frame step of item ``index`` (``interval`` times k drawn in ``steps``; at most what ``length`` holds)."""
+        lo, hi = self.steps
+        if hi == 1:
+            return self.interval
+        k = int(np.random.default_rng([self.seed, self.epoch, index, 17]).integers(lo, hi + 1))
+        if self.n_frames > 1:
+            k = min(k, (length - 1) // ((self.n_frames - 1) * self.interval))
+        return self.interval * max(k, lo)
+
+    def frame_indices(self, index: int) -> tuple[int, np.ndarray]:
+        """``(entry number, frame indices)`` of item ``index`` in this epoch."""
+        v, start, step = self.clip_at(index)
+        return v, clip_indices(start, self.n_frames, step)
 
     def _subset(self) -> np.ndarray:
         """This epoch's random order of all clips (its first ``max_clips`` are used), cached per epoch."""
@@ -135,27 +172,60 @@ class ClipDataset(Dataset):
         return self.locate(index)[1]
 
     def __getitem__(self, index: int) -> dict:
-        """One clip; a video that fails to decode now is reported once and another item used."""
+        """One clip; a video that fails to decode now (or is smaller than the crop) is reported once and
+        another item used."""
         n = len(self)
         for attempt in range(min(n, 8)):
             item = (index + attempt * max(1, n // 8 + 1)) % n
-            v, start = self.locate(item)
+            v, indices = self.frame_indices(item)
             video = self.videos[v]
             try:
-                frames = self._frames(video, clip_indices(start, self.n_frames, self.interval))
+                frames = self._frames(video, indices, item)
             except VideoReadError as err:
                 warn(f"skipping {video.path} in this epoch: {err}")
                 continue
             tensor = to_model(torch.from_numpy(frames).permute(0, 3, 1, 2))
             if self.augment is not None:
                 tensor = self.augment(tensor, np.random.default_rng([self.seed, self.epoch, item, 11]))
-            return {"frames": tensor, "video": video.stem, "start": start}
+            return {"frames": tensor, "video": video.stem, "start": int(indices[0])}
         raise VideoReadError(f"no decodable video near item {index}")
 
-    def _frames(self, video: VideoEntry, indices: np.ndarray) -> np.ndarray:
+    def _frames(self, video: VideoEntry, indices: np.ndarray, item: int) -> np.ndarray:
+        """uint8 [T, H, W, 3] of ``indices``, cut to this item's crop window when ``crop`` is set."""
         if self.cache_dir is not None:
-            return np.asarray(cached_frames(video, self.cache_dir, self.size, self.decoder)[indices])
-        return read_frames(video.path, indices, self.size, self.decoder)
+            frames = cached_frames(video, self.cache_dir, self.size, self.decoder)
+        else:
+            frames = read_frames(video.path, indices, self.size, self.decoder)
+            indices = np.arange(len(indices))
+        if self.crop is None:
+            return np.asarray(frames[indices])
+        y, x = self.window(frames.shape[1:3], item)
+        return np.ascontiguousarray(frames[indices, y:y + self.crop[0], x:x + self.crop[1]])
+
+    def window(self, frame_size: tuple[int, int], item: int) -> tuple[int, int]:
+        """Top-left corner ``(y, x)`` of item ``item``'s crop in frames of ``frame_size`` (inside them)."""
+        (h, w), (ch, cw) = frame_size, self.crop
+        if ch > h or cw > w:
+            raise VideoReadError(f"frames {h}x{w} are smaller than the crop {ch}x{cw}")
+        if self.crop_at == "center":
+            return (h - ch) // 2, (w - cw) // 2
+        rng = np.random.default_rng([self.seed, self.epoch, item, 13])
+        return int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+
+
+def common_window(videos: Sequence[VideoEntry], multiple: int = 1) -> tuple[int, int]:
+    """The largest ``(h, w)`` every (readable) video's frames hold, sides rounded down to multiples of
+    ``multiple``; ``(multiple, multiple)`` when no video is readable (the dataset skips those)."""
+    sizes = []
+    for video in videos:
+        try:
+            sizes.append(frame_size(video.path))
+        except VideoReadError:
+            continue
+    if not sizes:
+        return multiple, multiple
+    h, w = min(s[0] for s in sizes), min(s[1] for s in sizes)
+    return max(multiple, h - h % multiple), max(multiple, w - w % multiple)
 
 
 def _probe_entry(path: Path, skipped: list[dict]) -> VideoEntry | None:

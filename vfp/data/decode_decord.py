@@ -58,8 +58,8 @@ def _decodes(reader, index: int) -> bool:
         return False
 
 
-def read(path: Path, indices: list[int], size: tuple[int, int]) -> np.ndarray:
-    """Frames ``indices`` (sorted) at ``size`` (H, W): uint8 [T, H, W, 3]."""
+def read(path: Path, indices: list[int], size: tuple[int, int] | None) -> np.ndarray:
+    """Frames ``indices`` (sorted) at ``size`` (H, W; None: the video's own): uint8 [T, H, W, 3]."""
     reader = _reader(path, size)
     try:
         batch = reader.get_batch(indices).asnumpy()

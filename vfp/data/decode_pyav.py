@@ -59,12 +59,12 @@ def count(path: Path) -> int:
     return n
 
 
-def read(path: Path, indices: list[int], size: tuple[int, int]) -> np.ndarray:
-    """Frames ``indices`` (sorted) at ``size`` (H, W): uint8 [T, H, W, 3]."""
+def read(path: Path, indices: list[int], size: tuple[int, int] | None) -> np.ndarray:
+    """Frames ``indices`` (sorted) at ``size`` (H, W; None: the video's own): uint8 [T, H, W, 3]."""
     wanted: dict[int, list[int]] = {}
     for position, index in enumerate(indices):
         wanted.setdefault(int(index), []).append(position)
-    out = np.empty((len(indices), size[0], size[1], 3), dtype=np.uint8)
+    out = np.empty((len(indices), *(size or (0, 0)), 3), dtype=np.uint8) if size or not wanted else None
     last, found = max(wanted, default=-1), 0
     if last < 0:
         return out
@@ -76,6 +76,8 @@ def read(path: Path, indices: list[int], size: tuple[int, int]) -> np.ndarray:
                     rgb = to_rgb(frame, size)
                 except Exception as err:  # a frame FFmpeg decoded but cannot convert
                     raise VideoReadError(f"frame {index} cannot be converted ({short_reason(err)})") from None
+                if out is None:
+                    out = np.empty((len(indices), *rgb.shape), dtype=np.uint8)
                 for position in wanted[index]:
                     out[position] = rgb
                 found += 1
@@ -88,9 +90,11 @@ def read(path: Path, indices: list[int], size: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def to_rgb(frame, size: tuple[int, int]) -> np.ndarray:
-    """One PyAV frame as uint8 [H, W, 3] at ``size``: bilinear, one scaling thread (PyAV >= 17 asks)."""
-    return frame.to_ndarray(width=size[1], height=size[0], format="rgb24", interpolation="BILINEAR",
+def to_rgb(frame, size: tuple[int, int] | None) -> np.ndarray:
+    """One PyAV frame as uint8 [H, W, 3] at ``size`` (None: its own): bilinear, one scaling thread
+    (PyAV >= 17 asks)."""
+    height, width = size if size is not None else (frame.height, frame.width)
+    return frame.to_ndarray(width=width, height=height, format="rgb24", interpolation="BILINEAR",
                             **_threads_kw())
 
 

@@ -96,15 +96,29 @@ def probe(path: Path, decoder: str | None = None) -> int:
     return _backend(decoder).count(Path(path))
 
 
-def read_frames(path: Path, indices: list[int] | np.ndarray, size: tuple[int, int],
+def frame_size(path: Path) -> tuple[int, int]:
+    """``(height, width)`` of a video's first video stream, from its header. Raises VideoReadError."""
+    import av  # PyAV: a dependency; imported here so that decord-only readers never load it
+
+    check_file(Path(path))
+    try:
+        with av.open(os.fspath(path)) as container:
+            stream = container.streams.video[0]
+            return int(stream.height), int(stream.width)
+    except Exception as err:  # noqa: BLE001 - any container error is one short reason
+        raise VideoReadError(f"cannot read the frame size ({short_reason(err)})") from None
+
+
+def read_frames(path: Path, indices: list[int] | np.ndarray, size: tuple[int, int] | None,
                 decoder: str | None = None) -> np.ndarray:
-    """Decode ``indices`` (sorted, all < the probed count) at ``size`` (H, W): uint8 [T, H, W, 3]."""
-    return _backend(decoder).read(Path(path), list(map(int, indices)), tuple(size))
+    """Decode ``indices`` (sorted, all < the probed count) at ``size`` (H, W; None: the video's own size):
+    uint8 [T, H, W, 3]."""
+    return _backend(decoder).read(Path(path), list(map(int, indices)), tuple(size) if size else None)
 
 
-def read_all(path: Path, size: tuple[int, int], n_frames: int | None = None,
+def read_all(path: Path, size: tuple[int, int] | None, n_frames: int | None = None,
              decoder: str | None = None) -> np.ndarray:
-    """Decode every frame (or the first ``n_frames``) at ``size``: uint8 [N, H, W, 3]."""
+    """Decode every frame (or the first ``n_frames``) at ``size`` (None: native): uint8 [N, H, W, 3]."""
     if n_frames is None:
         n_frames = probe(path, decoder)
     return read_frames(path, np.arange(n_frames), size, decoder)

@@ -86,7 +86,8 @@ def run_params(cfg: Config, split_dir: Path | None = None) -> dict[str, Any]:
     """The params that define a training run (a resume needs them unchanged), with the training data's
     identity: its source, folder and decoder, and the contents of ``split_dir``'s train/val lists."""
     train = {k: v for k, v in to_dict(cfg.train).items() if k not in _NON_RESULT_TRAIN_KEYS}
-    data = {"source": cfg.data.source, "size": list(cfg.data.size), "interval": cfg.data.interval,
+    size = cfg.data.size if cfg.data.size == "source" else list(cfg.data.size)
+    data = {"source": cfg.data.source, "size": size, "interval": cfg.data.interval,
             "decoder": cfg.data.decoder}
     if cfg.data.source == "folder":
         data["folder"] = cfg.data.folder

@@ -1,0 +1,135 @@
+"""Training at the videos' own size: native crops (one window per clip, inside the frame), random temporal
+strides, the native frame cache, the one-line refusals, and built-in models at full UCF-101 frames."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vfp.config import ConfigError, parse_config
+from vfp.data.cache import build_cache, cache_path
+from vfp.data.clips import ClipDataset, common_window
+from vfp.data.video import VideoEntry, probe, read_frames
+from vfp.errors import VfpError
+from vfp.evaluation import check_model_size
+from vfp.frames import to_uint8
+from vfp.models.registry import build_model
+from vfp.recipes import as_kwargs
+
+CROP, T, INTERVAL = 24, 4, 2
+SIZES = [(48, 80), (64, 96)]  # two videos of different native sizes
+
+
+@pytest.fixture(scope="module")
+def native_videos(tmp_path_factory, write_video, moving_frames):
+    root = tmp_path_factory.mktemp("native")
+    entries = []
+    for k, (h, w) in enumerate(SIZES):  # a texture moving 3 px a frame: every frame and every window differs
+        path = write_video(root / "Move" / f"v_Move_g01_c{k:02d}.avi", moving_frames(30, h, w, dx=3, dy=1, seed=k))
+        entries.append(VideoEntry(path, probe(path)))
+    return entries
+
+
+def _pixels(frames: torch.Tensor) -> np.ndarray:
+    return to_uint8(frames).permute(0, 2, 3, 1).numpy()
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_native_crop_is_one_window_inside_every_frame(native_videos, tmp_path, cached):
+    ds = ClipDataset(native_videos, T, INTERVAL, None, starts="all", crop=(CROP, CROP), seed=3,
+                     cache_dir=tmp_path / "cache" if cached else None)
+    windows = set()
+    for item in range(0, len(ds), 3):
+        v, indices = ds.frame_indices(item)
+        full = read_frames(native_videos[v].path, indices, None)  # the frames at the video's own size
+        assert full.shape[1:3] == SIZES[v]
+        y, x = ds.window(full.shape[1:3], item)
+        assert 0 <= y <= SIZES[v][0] - CROP and 0 <= x <= SIZES[v][1] - CROP
+        got = _pixels(ds[item]["frames"])
+        assert got.shape == (T, CROP, CROP, 3)
+        np.testing.assert_array_equal(got, full[:, y:y + CROP, x:x + CROP])  # the same window in every frame
+        windows.add((v, y, x))
+    assert len(windows) > 3  # drawn per clip, not one fixed place
+
+
+def test_center_crop_and_common_window(native_videos):
+    assert common_window(native_videos, 16) == (48, 80)
+    assert common_window(native_videos, 32) == (32, 64)
+    ds = ClipDataset(native_videos, T, INTERVAL, None, crop=(48, 80), crop_at="center")
+    v, indices = ds.frame_indices(1)
+    full = read_frames(native_videos[v].path, indices, None)
+    np.testing.assert_array_equal(_pixels(ds[1]["frames"]), full[:, 8:56, 8:88])  # middle of 64x96
+
+
+def test_native_cache_holds_each_video_once_at_its_own_size(native_videos, tmp_path):
+    summary = build_cache(native_videos, tmp_path, None, workers=1)
+    assert summary["decoded"] == 2
+    for entry, size in zip(native_videos, SIZES):
+        path = cache_path(entry, tmp_path, None)
+        assert path.parent.parent.name == "source"
+        stored = np.load(path, mmap_mode="r")
+        assert stored.shape == (entry.n_frames, *size, 3)
+    assert summary["bytes"] >= sum(e.n_frames * h * w * 3 for e, (h, w) in zip(native_videos, SIZES))
+    assert build_cache(native_videos, tmp_path, None, workers=1)["already"] == 2
+
+
+def test_random_stride_takes_every_k_interval_frame(native_videos):
+    ds = ClipDataset(native_videos, T, INTERVAL, (32, 48), random_start=True, clips_per_video=20, steps=(1, 3), seed=1)
+    ks = set()
+    for item in range(len(ds)):
+        v, indices = ds.frame_indices(item)
+        steps = np.diff(indices)
+        assert len(set(steps)) == 1 and steps[0] % INTERVAL == 0  # one stride per clip, a multiple of interval
+        ks.add(int(steps[0]) // INTERVAL)
+        assert indices[0] >= 0 and indices[-1] < native_videos[v].n_frames
+        if item % 7 == 0:  # the pixels are those frames
+            np.testing.assert_array_equal(_pixels(ds[item]["frames"]),
+                                          read_frames(native_videos[v].path, indices, (32, 48)))
+    assert ks == {1, 2, 3}
+    ds.set_epoch(1)  # another epoch draws other strides
+    assert [ds.frame_indices(i)[1].tolist() for i in range(10)] != \
+        [ClipDataset(native_videos, T, INTERVAL, (32, 48), random_start=True, clips_per_video=20, steps=(1, 3),
+                     seed=1).frame_indices(i)[1].tolist() for i in range(10)]
+
+
+def test_stride_is_lowered_to_what_the_video_holds(native_videos):
+    # 30 frames, 6 frames every 2: k = 1 spans 11, 2 spans 21, 3 spans 31 > 30 -> never drawn
+    ds = ClipDataset(native_videos, 6, INTERVAL, (32, 48), starts="all", steps=(1, 3), seed=0)
+    ks = {int(np.diff(ds.frame_indices(i)[1])[0]) // INTERVAL for i in range(len(ds))}
+    assert ks == {1, 2}
+    assert all(ds.frame_indices(i)[1][-1] < 30 for i in range(len(ds)))
+
+
+@pytest.mark.parametrize("raw,key", [
+    ({"data": {"size": "source"}}, "train.crop"),
+    ({"data": {"size": "source"}, "train": {"crop": 4}}, "train.crop"),
+    ({"data": {"size": "native"}, "train": {"crop": 32}}, "data.size"),
+    ({"train": {"stride": [3, 1]}}, "train.stride"),
+    ({"train": {"stride": [0, 2]}}, "train.stride"),
+    ({"train": {"crop": 80}}, "train.crop"),
+])
+def test_invalid_size_crop_stride_refused_in_one_line(raw, key):
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw)
+    assert key in str(err.value) and "\n" not in str(err.value)
+
+
+def test_native_training_settings_accepted():
+    cfg = parse_config({"model": "warp", "data": {"size": "source"}, "train": {"crop": 64, "stride": [1, 3]}})
+    assert cfg.data.size == "source" and cfg.train.crop == 64 and tuple(cfg.train.stride) == (1, 3)
+
+
+@pytest.mark.parametrize("name", ["seq2seq", "autoencoder", "multiscale_gan", "warp", "copy_last"])
+def test_built_in_models_run_at_full_ucf_frames_or_refuse_in_one_line(name):
+    cfg = parse_config({"model": name})
+    section = cfg.model_section()
+    model = build_model(name, **as_kwargs(section.net)).eval()
+    check_model_size(model, (240, 320), name)  # trained on crops, tested at 320x240
+    with torch.no_grad():
+        out = model(torch.zeros(1, model.n_input, 3, 240, 320), 1)
+    assert out.shape[-2:] == (240, 320)
+    stride = int(getattr(model, "stride", 1))
+    if stride > 1:
+        with pytest.raises(VfpError) as err:
+            check_model_size(model, (240 + stride // 2, 320), name)
+        assert "\n" not in str(err.value) and "evaluate.size" in str(err.value)
