@@ -39,7 +39,7 @@ def test_download_motion_split_in_a_project(tmp_path, tiny_params):
         assert "Traceback" not in proc.stderr
         assert proc.stdout.startswith(stage.split("_")[0]), proc.stdout
     raw = tmp_path / "data" / "raw"
-    assert sorted(p.name for p in raw.iterdir()) == ["PanLeft", "PanRight", "StillLife", "splits"]
+    assert sorted(p.name for p in raw.iterdir()) == [".vfp-data-root", "PanLeft", "PanRight", "StillLife", "splits"]
     assert len(list(raw.glob("*/*.avi"))) == 3 * 6
     motion = json.loads((tmp_path / "data" / "motion.json").read_text())
     assert motion["kept"] == ["PanLeft", "PanRight"] and motion["dropped"] == ["StillLife"]

@@ -17,6 +17,19 @@ def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (``/proc/self/status``)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (briefly process-wide)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to a temp file beside ``path`` and rename it into place."""
     atomic_write_bytes(path, text.encode("utf-8"))
@@ -32,7 +45,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def atomic_open(path: Path, durable: bool = True) -> Iterator[BinaryIO]:
     """A binary handle on a temp file beside ``path``; on success it is fsynced and renamed to ``path``.
 
-    For writers that want a file object (``torch.save``, imageio, ...). On an exception the
+    For writers that want a file object (``torch.save``, imageio, ...). The file gets the mode a plain
+    ``open(path, "w")`` gives (0666 less the umask: 0644 under umask 022). On an exception the
     temp file is removed and ``path`` is left as it was. ``durable=False`` skips the fsync (still
     atomic for readers) for derived data that is checked and rebuilt when bad, like the frame cache.
     """
@@ -40,6 +54,7 @@ def atomic_open(path: Path, durable: bool = True) -> Iterator[BinaryIO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600: give the mode open() would
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()

@@ -44,7 +44,7 @@ def pipeline(mp4_folder, tmp_path_factory):
 def test_mirror_layout_and_generated_lists(pipeline, mp4_folder):
     root = pipeline["root"]
     assert pipeline["summary"] == {"classes": 2, "videos": 8, "official_lists": False}
-    assert sorted(p.name for p in root.iterdir()) == ["Sit", "Walk", "splits"]
+    assert sorted(p.name for p in root.iterdir()) == [".vfp-data-root", "Sit", "Walk", "splits"]
     src = mp4_folder / "Walk" / "v_Walk_g01_c01.mp4"
     dst = root / "Walk" / "v_Walk_g01_c01.mp4"
     assert dst.read_bytes() == src.read_bytes()

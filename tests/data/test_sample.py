@@ -21,7 +21,7 @@ def info(sample_info):
 def test_layout_names_and_counts(sample_root, info):
     CLASSES, SAMPLE = info["classes"], info
     folders = sorted(p.name for p in sample_root.iterdir())
-    assert folders == sorted(CLASSES + ["splits"])
+    assert folders == sorted(CLASSES + ["splits", ".vfp-data-root"])  # the marker: a root vfp made
     videos = list_videos(sample_root)
     assert len(videos) == len(CLASSES) * SAMPLE["groups"] * SAMPLE["clips_per_group"]
     seen = set()

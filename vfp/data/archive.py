@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from vfp.errors import VfpError
+from vfp.fileio import current_umask
 
 log = logging.getLogger(__name__)
 
@@ -228,9 +229,7 @@ def extract_archive(archive: Path, dest: Path, *, tool: str | None = None) -> Pa
                     _run(["bsdtar", "-x", "--no-same-owner", "-f", str(src), "-C", str(tmp)],
                          "extracting", archive)
         check_tree(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes it 0700
         os.rename(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -2,8 +2,17 @@
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
+from vfp.errors import VfpError
+from vfp.fileio import atomic_dir
+
+ROOT_MARKER = ".vfp-data-root"  # written into every data.root vfp creates: only such folders are replaced
+_OLD_MARKERS = (".vfp-ucf101.json",)  # the UCF-101 source's own marker (roots made before ROOT_MARKER)
+_MARKER_TEXT = ("made by vfp's download stage (data.root): vfp replaces this whole folder when the data "
+                "params change; keep your own files elsewhere\n")
 UCF_NAME = re.compile(r"^v_(?P<cls>[A-Za-z0-9]+)_g(?P<group>\d+)_c(?P<clip>\d+)$")
 
 
@@ -61,3 +70,41 @@ def read_split_labels(path: Path) -> list[tuple[str, int | None]]:
         else:
             out.append((ln.replace("\\", "/").strip("/"), None))
     return out
+
+
+def made_by_vfp(root: Path) -> bool:
+    """True when ``root`` holds a marker vfp writes into the data roots it creates."""
+    return any((Path(root) / name).is_file() for name in (ROOT_MARKER, *_OLD_MARKERS))
+
+
+def _nested(a: Path, b: Path) -> bool:
+    a, b = Path(a).resolve(), Path(b).resolve()
+    return a == b or a in b.parents or b in a.parents
+
+
+def check_root(root: Path, keep: dict[str, Path] | None = None) -> None:
+    """VfpError unless vfp may replace ``root`` whole: it is missing, empty or made by vfp (a marker), and
+    none of ``keep`` (``{param name: folder}``, e.g. the source folder) is ``root`` or nested in/around it."""
+    root = Path(root)
+    for key, folder in (keep or {}).items():
+        if folder and _nested(root, folder):
+            raise VfpError(f"{key} {folder} and data.root {root} overlap (the same folder, or one inside the "
+                           "other): the download stage replaces data.root whole; point data.root at a "
+                           "separate folder (e.g. data/raw) and keep your videos in data.folder")
+    if root.is_symlink() or (root.exists() and not root.is_dir()):
+        raise VfpError(f"data.root {root} is {'a link' if root.is_symlink() else 'a file'}, not a folder vfp "
+                       "made; point data.root at a new folder (e.g. data/raw)")
+    if root.is_dir() and any(root.iterdir()) and not made_by_vfp(root):
+        raise VfpError(f"data.root {root} exists, is not empty and was not made by vfp (no {ROOT_MARKER} in it): "
+                       "the download stage replaces data.root whole, so it leaves this folder alone; point "
+                       "data.root at a new or empty folder (videos of yours: data.source: folder, "
+                       "data.folder: <their folder>), or delete it yourself if an older vfp made it")
+
+
+@contextmanager
+def dataset_dir(root: Path) -> Iterator[Path]:
+    """A temp folder that replaces ``root`` whole on success, marked as vfp's (see :func:`check_root`)."""
+    check_root(root)
+    with atomic_dir(root) as tmp:
+        yield tmp
+        (tmp / ROOT_MARKER).write_text(_MARKER_TEXT, encoding="utf-8")

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vfp.data.layout import write_split_lists
-from vfp.fileio import atomic_dir
+from vfp.data.layout import dataset_dir, write_split_lists
 
 WIDTH, HEIGHT, FPS = 320, 240, 25
 
@@ -144,10 +143,11 @@ def write_avi(path: Path, frames: np.ndarray) -> None:
 
 def generate_sample(root: Path, *, seed: int, moving_classes: int, static_classes: int, groups: int,
                     clips_per_group: int, frames: int) -> dict:
-    """Generate the sample dataset into ``root`` (atomically: built beside it, then renamed)."""
+    """Generate the sample dataset into ``root`` (atomically: built beside it, then renamed; a non-empty
+    ``root`` vfp did not make is refused, see :func:`vfp.data.layout.check_root`)."""
     specs = class_specs(moving_classes, static_classes)
     videos: dict[str, list[str]] = {}
-    with atomic_dir(root) as tmp:  # a failure or Ctrl-C removes the temp folder and keeps the old root
+    with dataset_dir(root) as tmp:  # a failure or Ctrl-C removes the temp folder and keeps the old root
         for class_index, spec in enumerate(specs):
             (tmp / spec.name).mkdir()
             for group in range(1, groups + 1):

@@ -14,17 +14,23 @@ import shutil
 from pathlib import Path
 
 from vfp.config import Config
-from vfp.data.layout import group_of, write_split_lists
+from vfp.data.layout import check_root, dataset_dir, group_of, write_split_lists
 from vfp.data.video import VIDEO_EXTENSIONS, list_videos
 from vfp.errors import VfpError
-from vfp.fileio import atomic_dir
 
 LIST_FOLDERS = ("splits", "ucfTrainTestlist")
 
 
 def prepare_data(cfg: Config) -> dict:
-    """Run the configured source; returns a short summary for the stage to print."""
+    """Run the configured source; returns a short summary for the stage to print.
+
+    Nothing is touched unless ``data.root`` is missing, empty or made by vfp, and apart from the
+    source folder (and the UCF-101 download folder): see :func:`vfp.data.layout.check_root`."""
     root = Path(cfg.data.root)
+    keep = {"data.folder": Path(cfg.data.folder)} if cfg.data.source == "folder" else {}
+    if cfg.data.source == "ucf101":
+        keep = {"ucf101.download_dir": Path(cfg.ucf101.download_dir)}
+    check_root(root, keep)
     if cfg.data.source == "sample":
         from vfp.data.sample import generate_sample
 
@@ -51,6 +57,7 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
 def mirror_folder(folder: Path, root: Path) -> dict:
     """Mirror ``folder`` into ``root`` (atomically) with split lists in ``root/splits``."""
+    check_root(root, {"data.folder": folder})
     if not folder.is_dir():
         raise VfpError(f"data.folder {folder}: not a folder; point it at a <Class>/<video> tree")
     sources = folder_videos(folder)
@@ -61,7 +68,7 @@ def mirror_folder(folder: Path, root: Path) -> dict:
     for rel in sources:
         by_class.setdefault(rel.split("/", 1)[0], []).append(rel)
     classes = sorted(by_class)
-    with atomic_dir(root) as tmp:
+    with dataset_dir(root) as tmp:
         for rel, src in sources.items():
             _link_or_copy(src, tmp / rel)
         official = _official_lists(folder)

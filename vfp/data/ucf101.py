@@ -22,8 +22,10 @@ from pathlib import Path
 
 from vfp.data.archive import extract_archive
 from vfp.data.download import download_file
-from vfp.data.layout import list_lines, read_split_labels, read_split_list  # noqa: F401 (re-exported)
+from vfp.data.layout import (ROOT_MARKER, check_root, list_lines, made_by_vfp, read_split_labels,  # noqa: F401
+                             read_split_list)
 from vfp.errors import VfpError
+from vfp.fileio import current_umask
 
 log = logging.getLogger(__name__)
 
@@ -240,9 +242,7 @@ def prepare_ucf101(
     if done is not None:
         log.info("UCF-101 already prepared in %s", root)
         return done
-    if root.exists() and any(root.iterdir()):
-        raise VfpError(f"{root} exists but is not a completely prepared UCF-101; "
-                       "remove it (or point data.root elsewhere) and run again")
+    check_root(root)  # missing, empty or made by vfp (another source, an interrupted UCF-101 run)
 
     rar = download_file(rar_url, download_dir / _basename(rar_url, "UCF101.rar"),
                         sha256=rar_sha256, size=rar_size, insecure_tls=insecure_tls,
@@ -264,9 +264,11 @@ def prepare_ucf101(
         normalise_splits(staging / "zip", out, out / SPLITS_DIR)
         summary = check_layout(out, expected_classes=expected_classes, expected_videos=expected_videos)
         (out / MARKER).write_text(json.dumps(summary, indent=1) + "\n")
-        os.chmod(out, 0o755)
+        (out / ROOT_MARKER).write_text("made by vfp's download stage (data.root)\n")
+        os.chmod(out, 0o777 & ~current_umask())
         if root.exists():
-            root.rmdir()  # empty (checked above)
+            check_root(root)  # still empty or vfp's after the long download
+            shutil.rmtree(root) if made_by_vfp(root) else root.rmdir()
         os.rename(out, root)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
