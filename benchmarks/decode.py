@@ -40,12 +40,12 @@ def main() -> None:
 
     import torch
 
-    from vfp.config import load_config
     from vfp.data.clips import clip_span
     from vfp.data.video import VideoEntry, decoder_name, probe
+    from vfp.models.params import load_model_config
 
     torch.set_num_threads(1)  # as in a DataLoader worker; decoding is single-threaded everywhere here
-    cfg = load_config(REPO / "params.yaml")
+    cfg = load_model_config(REPO / "params.yaml")
     section = cfg.model_section()
     size, interval = tuple(cfg.data.size), cfg.data.interval
     T = dict(section.net).get("n_input", 1) + section.n_output

@@ -30,11 +30,11 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from step import build_trainer  # noqa: E402
 
-from vfp.config import parse_config  # noqa: E402
 from vfp.data.cache import build_cache  # noqa: E402
 from vfp.data.clips import ClipDataset  # noqa: E402
 from vfp.data.sample import FPS, MOVING, render_clip  # noqa: E402
 from vfp.data.video import VideoEntry, probe  # noqa: E402
+from vfp.models.params import parse_model_config  # noqa: E402
 
 UCF101_TRAIN_VIDEOS = 9537  # split 1
 
@@ -70,7 +70,7 @@ def study_cfg(params: Path, preset: Path, model: str, amp: str, device: str):
     scales = (raw.get(model) or {}).get("net", {}).get("scales")
     if scales:  # a multi-scale net trains at its finest scale (the published GAN: 32x32 crops)
         raw["data"]["size"] = [max(scales)] * 2
-    return parse_config(raw)
+    return parse_model_config(raw)
 
 
 def sync() -> None:

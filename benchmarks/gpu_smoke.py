@@ -14,7 +14,7 @@ import torch
 import yaml
 from torch.utils.data import Dataset
 
-from vfp.config import parse_config
+from vfp.models.params import parse_model_config
 from vfp.training import train
 
 
@@ -34,7 +34,7 @@ out = {}
 for model in sys.argv[1].split(","):
     raw["model"] = model
     raw["train"].update(device="cuda", amp=sys.argv[2], channels_last=True, epochs=2, num_workers=0, snapshot_every=1)
-    cfg = parse_config(raw)
+    cfg = parse_model_config(raw)
     n_in = {"seq2seq": 4, "autoencoder": 1, "multiscale_gan": 4}[model]
     n_out = cfg.model_section(model).n_output
     t0 = time.time()

@@ -63,9 +63,9 @@ def base_parser(description: str) -> argparse.ArgumentParser:
 
 
 def load_cfg(path: str | Path):
-    from vfp.config import load_config
+    from vfp.models.params import load_model_config
 
-    return load_config(path)
+    return load_model_config(path)
 
 
 def prepare_data(cfg, *, quick: bool = False, data_dir: str | Path | None = None, log=print) -> dict:
@@ -217,14 +217,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
     args = parser.parse_args(argv)
     set_threads(args)
+    import step as step_bench
     import torch
 
     from vfp.data.cache import build_cache
     from vfp.data.clips import ClipDataset
     from vfp.data.splits import read_split
     from vfp.models.registry import build_model
-
-    import step as step_bench
 
     cfg = load_cfg(args.params)
     data = prepare_data(cfg, quick=args.quick, data_dir=args.data)

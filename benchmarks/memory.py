@@ -38,11 +38,11 @@ def main() -> None:
     import torch
     from torch.utils.data import DataLoader
 
-    from vfp.config import load_config
     from vfp.data.clips import ClipDataset, clip_span
     from vfp.data.video import VideoEntry, probe
+    from vfp.models.params import load_model_config
 
-    cfg = load_config(REPO / "params.yaml")
+    cfg = load_model_config(REPO / "params.yaml")
     section = cfg.model_section()
     T = dict(section.net).get("n_input", 1) + section.n_output
     size, interval = cfg.data.size, cfg.data.interval

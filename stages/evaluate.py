@@ -6,6 +6,7 @@ Writes ``metrics/metrics.json`` (flat keys), ``metrics/per_step.csv`` and ``repo
 import sys
 
 from vfp.evaluation import DEFAULT_METRICS, DEFAULT_PER_STEP, evaluate, summary_lines
+from vfp.models.params import load_model_config
 from vfp.stage import run_stage
 
 
@@ -17,7 +18,7 @@ def work(cfg, args):
 
 
 def main(argv=None) -> int:
-    return run_stage("evaluate", work, argv)
+    return run_stage("evaluate", work, argv, load=load_model_config)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from vfp.config import to_dict
 from vfp.fileio import atomic_write_text
+from vfp.models.params import load_model_config
 from vfp.models.registry import get_spec, model_sources
 from vfp.stage import run_stage
 
@@ -30,7 +31,7 @@ def work(cfg, args):
 
 
 def main(argv=None) -> int:
-    return run_stage("model_params", work, argv)
+    return run_stage("model_params", work, argv, load=load_model_config)
 
 
 if __name__ == "__main__":

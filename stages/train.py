@@ -9,8 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from vfp.config import load_config
 from vfp.errors import VfpError
+from vfp.models.params import load_model_config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from vfp.training import run
 
-        cfg = load_config(args.params)
+        cfg = load_model_config(args.params)
         summary = run(cfg, nproc_per_node=args.nproc, backend=args.backend,
                       split_dir=Path(args.split_dir), out_dir=Path(args.out) if args.out else None)
     except VfpError as err:

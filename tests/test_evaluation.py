@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vfp.config import ConfigError, parse_config
+from vfp.config import ConfigError
 from vfp.data.video import probe
 from vfp.errors import VfpError
 from vfp.evaluation import MIN_CONTEXT, evaluate, read_loss_history, read_per_step_csv, rebuild_report
 from vfp.metrics import METRIC_NAMES
-from vfp.models.registry import build_model
 from vfp.modelio import save_trained
+from vfp.models.params import parse_model_config
+from vfp.models.registry import build_model
 
 HORIZON = 3
 GIFS = 2
@@ -40,7 +41,7 @@ def moving_frames(n: int, seed: int, h: int = 64, w: int = 64) -> np.ndarray:
 
 def tiny_cfg(model: str, **evaluate_overrides):
     ev = {"horizon": HORIZON, "batch_size": 2, "gifs": GIFS, **evaluate_overrides}
-    return parse_config({
+    return parse_model_config({
         "model": model,
         "data": {"size": [32, 32], "interval": 1, "cache": ""},
         "train": {"num_workers": 0, "device": "cpu"},
@@ -262,7 +263,7 @@ def test_read_loss_history_csv_and_tsv(tmp_path):
 def test_model_with_more_inputs_than_min_context(project, tmp_path):
     net = {"n_input": MIN_CONTEXT + 1, "features": [4, 8], "residual": False}
     save_trained(tmp_path / "model.pt", "autoencoder", net, build_model("autoencoder", **net), n_output=1)
-    cfg = parse_config({"model": "autoencoder", "data": {"size": [32, 32], "interval": 1, "cache": ""},
+    cfg = parse_model_config({"model": "autoencoder", "data": {"size": [32, 32], "interval": 1, "cache": ""},
                         "train": {"num_workers": 0}, "evaluate": {"horizon": 2, "gifs": 1},
                         "autoencoder": {"net": net}})
     flat = evaluate(cfg, model_path=tmp_path / "model.pt", split_dir=project / "data" / "split",
@@ -275,7 +276,7 @@ def test_model_with_more_inputs_than_min_context(project, tmp_path):
 
 def test_clips_per_video_scores_more_clips_gifs_one_per_video(project, tmp_path):
     def cfg(clips: int):
-        return parse_config({"model": "autoencoder", "autoencoder": {"net": AE_NET},
+        return parse_model_config({"model": "autoencoder", "autoencoder": {"net": AE_NET},
                              "data": {"size": [32, 32], "interval": 1, "cache": str(tmp_path / "cache")},
                              "train": {"num_workers": 0, "device": "cpu"},
                              "evaluate": {"horizon": HORIZON, "batch_size": 4, "gifs": 3, "clips_per_video": clips}})

@@ -1,6 +1,7 @@
+import pytest
 import torch
 
-from vfp.frames import to_model, to_pixels, to_uint8
+from vfp.frames import resize_to_scales, to_model, to_pixels, to_uint8
 
 
 def test_round_trip_uint8_exact():
@@ -35,3 +36,10 @@ def test_clamp_model_cuts_values_but_keeps_the_gradient_at_the_bounds():
     assert y.tolist() == [-1.0, -1.0, 0.25, 1.0, 1.0]
     y.sum().backward()
     assert x.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]  # torch.clamp gives 0 at +-1 from torch 2.14 on
+
+
+def test_resize_to_scales():
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    small, same, hw = resize_to_scales(x, [2, 4, (2, 4)])
+    assert small.shape == (1, 1, 2, 2) and torch.equal(same, x) and hw.shape == (1, 1, 2, 4)
+    assert small[0, 0, 0, 0].item() == pytest.approx((0 + 1 + 4 + 5) / 4)  # area average

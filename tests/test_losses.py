@@ -9,7 +9,6 @@ from vfp.losses import (
     gdl_loss,
     lp_loss,
     multiscale_generator_loss,
-    resize_to_scales,
 )
 
 
@@ -76,9 +75,3 @@ def test_multiscale_loss_matches_hand_computation():
     out0 = multiscale_generator_loss([p2], [t2], logits[:, :1], lam_adv=0)
     assert "adv_s2" not in out0 and out0["total"].item() == pytest.approx(lp2 + gdl2)
 
-
-def test_resize_to_scales():
-    x = torch.arange(16.0).reshape(1, 1, 4, 4)
-    small, same, hw = resize_to_scales(x, [2, 4, (2, 4)])
-    assert small.shape == (1, 1, 2, 2) and torch.equal(same, x) and hw.shape == (1, 1, 2, 4)
-    assert small[0, 0, 0, 0].item() == pytest.approx((0 + 1 + 4 + 5) / 4)  # area average

@@ -6,16 +6,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vfp.config import EVAL_PROTOCOLS, ConfigError, parse_config
+from vfp.config import EVAL_PROTOCOLS, ConfigError
 from vfp.data.video import probe
 from vfp.errors import VfpError
 from vfp.evaluation import check_model_size, evaluate, select_videos
 from vfp.modelio import save_trained
+from vfp.models.params import parse_model_config
 from vfp.models.registry import build_model
 
 
 def cfg_with(evaluate: dict, **extra):
-    return parse_config({"model": "autoencoder", "evaluate": evaluate, **extra})
+    return parse_model_config({"model": "autoencoder", "evaluate": evaluate, **extra})
 
 
 def test_mathieu_preset_sets_every_key_and_explicit_keys_override():
@@ -34,7 +35,7 @@ def test_the_shipped_params_file_takes_the_preset(tmp_path):
 
     raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
     raw["evaluate"]["protocol"] = "mathieu"
-    ev = parse_config(raw).evaluate
+    ev = parse_model_config(raw).evaluate
     assert (ev.size, ev.horizon, ev.mask, ev.every, ev.skip_above_db) == ("source", 2, "flow", 10, 50.0)
 
 
@@ -99,7 +100,7 @@ def full_frame_split(tmp_path_factory, write_video) -> Path:
 def test_model_trained_at_64_evaluates_full_frame(full_frame_split, tmp_path, model, net, train):
     save_trained(tmp_path / "model.pt", model, net, build_model(model, **net), n_output=1,
                  extra={"size": [64, 64]})
-    cfg = parse_config({"model": model, model: {"net": net},
+    cfg = parse_model_config({"model": model, model: {"net": net},
                         "data": {"size": [64, 64], "interval": 1, "cache": str(tmp_path / "cache")},
                         "train": {"num_workers": 0, "device": "cpu", **train},
                         "evaluate": {"size": "source", "horizon": 2, "every": 2, "mask": "flow", "gifs": 1,

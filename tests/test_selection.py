@@ -8,9 +8,9 @@ import pytest
 import torch
 from ignite.engine import Engine, Events, State
 
-from vfp.config import parse_config
 from vfp.handlers.checkpoint import AtomicSaver
 from vfp.handlers.selection import Selection, best_files, choose
+from vfp.models.params import parse_model_config
 from vfp.training import train
 
 SIZE = 16
@@ -86,7 +86,7 @@ class Clips(torch.utils.data.Dataset):
 
 
 def _cfg(model, **sections):
-    return parse_config({
+    return parse_model_config({
         "model": model, "data": {"size": [SIZE, SIZE]}, "evaluate": {"horizon": 2},
         "train": {"epochs": 2, "batch_size": 4, "num_workers": 0, "snapshot_videos": 0},
         "multiscale_gan": {"net": {"n_input": 2, "scales": [4, 8, 16], "features": [[8]] * 3, "kernels": [3] * 3,

@@ -22,7 +22,7 @@ STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
 MODEL_STAGES = ("train", "evaluate")
 # params validation, shared by every stage: the data stages' results do not depend on it (the model
 # registry it loads is theirs only to check model sections), so their closure stops there
-VALIDATION = frozenset({"vfp/config.py", "vfp/stage.py", "vfp/errors.py"})
+VALIDATION = frozenset({"vfp/config.py", "vfp/schema.py", "vfp/stage.py", "vfp/errors.py"})
 
 
 def _imports(path: Path) -> set[str]:

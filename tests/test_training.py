@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from vfp.config import parse_config
 from vfp.errors import VfpError
 from vfp.handlers.checkpoint import checkpoint_files, params_hash, run_params
 from vfp.modelio import load_trained
+from vfp.models.params import parse_model_config
 from vfp.training import run, train
 
 SIZE = 16
@@ -48,7 +48,7 @@ class Clips(torch.utils.data.Dataset):
 
 def make_cfg(model="multiscale_gan", **train):
     t = {"epochs": 2, "batch_size": 4, "num_workers": 0, "snapshot_every": 1, "snapshot_videos": 1, **train}
-    return parse_config({
+    return parse_model_config({
         "model": model, "data": {"size": [SIZE, SIZE]}, "train": t, "evaluate": {"horizon": 2},
         "multiscale_gan": {"net": {"n_input": 2, "scales": [4, 8, 16], "features": [[8]] * 3, "kernels": [3] * 3},
                            "discriminator": {"conv_features": [[4]] * 3, "conv_kernels": [[1], [3], [3]],

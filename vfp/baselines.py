@@ -29,7 +29,7 @@ import torch
 from vfp import flow as fl
 from vfp.fileio import atomic_save, warn
 from vfp.frames import to_model, to_pixels
-from vfp.metrics import copy_last_prediction, per_step_metrics, psnr_frames
+from vfp.metrics import copy_last_prediction, moving_mask, per_step_metrics, psnr_frames
 
 __all__ = ["COPY_LAST", "FLOW", "NAMES", "LABELS", "CACHE_VERSION", "copy_last", "flow_extrapolation",
            "predictors", "clip_masks", "baseline_batch", "cache_key", "BaselineCache"]
@@ -67,8 +67,6 @@ def clip_masks(context: torch.Tensor, target: torch.Tensor, ev: Any) -> tuple[to
         f = fl.flow(last_px, to_pixels(target).flatten(0, 1))
         mask = (fl.magnitude(f) > ev.flow_threshold).view(b, t, 1, *target.shape[-2:])
     else:
-        from vfp.metrics import moving_mask
-
         mask = moving_mask(target, last, ev.moving_threshold)
     keep = torch.ones(b, t, dtype=torch.bool)
     if ev.skip_above_db > 0:

@@ -87,11 +87,11 @@ def _report(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from vfp.config import load_config
     from vfp.data.video import set_decoder
     from vfp.evaluation import evaluate, summary_lines
+    from vfp.models.params import load_model_config
 
-    cfg = load_config(args.params)
+    cfg = load_model_config(args.params)
     set_decoder(cfg.data.decoder)
     flat = evaluate(cfg, model_path=args.checkpoint, split_dir=args.split_dir)
     print("\n".join(summary_lines(flat, cfg.model)))

@@ -1,61 +1,25 @@
 """params.yaml -> frozen dataclasses, validated before any work starts.
 
-Every error is one line naming the key, e.g.
-``params.yaml: data.interval must be >= 1, got 0``.
-Defaults live here (and, for model architectures, in the model constructors only).
+Every error is one line naming the key, e.g. ``params.yaml: data.interval must be >= 1, got 0``.
+Ranges are declared once, on the fields (:func:`vfp.schema.bounded`); rules between fields are the
+``validate()`` methods and :func:`_check_across`. Defaults live here (and, for model architectures,
+in the model constructors only).
 """
 from __future__ import annotations
 
-import collections.abc
 import dataclasses
 import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
 import yaml
 
-from vfp.errors import VfpError
+from vfp.errors import ConfigError
+from vfp.schema import Params, bounded, build
 
-
-
-class ConfigError(VfpError):
-    """A bad value in params.yaml."""
-
-
-class Params:
-    """Base of params schemas (model sections, ``net``): frozen dataclasses that also read like a mapping
-    (``dict(section.net)``). Ranges: :func:`bounded` fields; other rules: a ``validate()`` method raising
-    ValueError("<key> must be ...") (the key is prefixed with the section's path)."""
-
-    def keys(self) -> list[str]:
-        return [f.name for f in dataclasses.fields(self)]
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in self.keys():
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def __iter__(self):
-        return iter(self.keys())
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.keys()
-
-    def items(self):
-        return [(k, getattr(self, k)) for k in self.keys()]
-
-
-def bounded(default: Any, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
-            lt: float | None = None) -> Any:
-    """A dataclass field with a default and a range checked at load (``lr: float = bounded(1e-3, ge=0)``)."""
-    bounds = {k: v for k, v in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt)) if v is not None}
-    return field(default=default, metadata={"bounds": bounds})
-
-
-_BOUND_TEXT = {"ge": (">=", lambda v, b: v >= b), "gt": (">", lambda v, b: v > b),
-               "le": ("<=", lambda v, b: v <= b), "lt": ("<", lambda v, b: v < b)}
+__all__ = ["Config", "ConfigError", "EVAL_PROTOCOLS", "Params", "bounded", "decode_size", "load_config", "parse_config",
+           "to_dict"]
 
 
 @dataclass(frozen=True)
@@ -63,20 +27,25 @@ class DataConfig:
     source: Literal["sample", "ucf101", "folder"] = "sample"
     root: str = "data/raw"
     folder: str = ""
-    size: Literal["source"] | tuple[int, int] = (64, 64)  # source: each video at its own size (needs train.crop)
-    interval: int = 2
+    # source: each video at its own size (needs train.crop)
+    size: Literal["source"] | tuple[int, int] = bounded((64, 64), ge=8)
+    interval: int = bounded(2, ge=1)
     cache: str = "data/cache"
     decoder: Literal["auto", "decord", "pyav"] = "auto"
+
+    def validate(self) -> None:
+        if self.source == "folder" and not self.folder:
+            raise ValueError("folder must name a <Class>/<video> folder when data.source is folder")
 
 
 @dataclass(frozen=True)
 class SampleConfig:
     seed: int = 0
-    moving_classes: int = 6
-    static_classes: int = 2
-    groups: int = 6
-    clips_per_group: int = 3
-    frames: int = 48
+    moving_classes: int = bounded(6, ge=1)
+    static_classes: int = bounded(2, ge=0)
+    groups: int = bounded(6, ge=6, note="(3 official splits of 2 test groups)")
+    clips_per_group: int = bounded(3, ge=1)
+    frames: int = bounded(48, ge=8)
 
 
 @dataclass(frozen=True)
@@ -93,44 +62,57 @@ class Ucf101Config:
 
 @dataclass(frozen=True)
 class MotionConfig:
-    size: int = 32
-    frames: int = 16
+    size: int = bounded(32, ge=4)
+    frames: int = bounded(16, ge=2)
     mode: Literal["absolute", "quantile"] = "absolute"
-    threshold: float = 1.0
+    threshold: float = bounded(1.0, ge=0)
+
+    def validate(self) -> None:
+        if self.mode == "quantile" and not self.threshold < 1:
+            raise ValueError(f"threshold must be in [0, 1) for mode quantile, got {self.threshold}")
 
 
 @dataclass(frozen=True)
 class SplitConfig:
     official: int = 1
-    val_fraction: float = 0.2
+    val_fraction: float = bounded(0.2, ge=0, lt=1)
     mode: Literal["auto", "group", "temporal"] = "auto"
     fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
     gap: int = 0  # frames between temporal segments; 0: one clip span (4 context + evaluate.horizon frames)
 
+    def validate(self) -> None:
+        if self.official not in (1, 2, 3):
+            raise ValueError(f"official must be 1, 2 or 3, got {self.official}")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 8
-    batch_size: int = 16
-    clips_per_video: int = 8
-    crop: int = 0
+    epochs: int = bounded(8, ge=1)
+    batch_size: int = bounded(16, ge=1)
+    clips_per_video: int = bounded(8, ge=1)
+    crop: int = bounded(0, ge=0)
     stride: tuple[int, int] = (1, 1)  # each training clip takes every k * data.interval-th frame, k drawn in [a, b]
-    num_workers: int = 2
-    val_every: int = 1
-    snapshot_every: int = 2
-    snapshot_videos: int = 2
-    n_saved: int = 2
+    num_workers: int = bounded(2, ge=0)
+    val_every: int = bounded(1, ge=1)
+    snapshot_every: int = bounded(2, ge=1)
+    snapshot_videos: int = bounded(2, ge=0)
+    n_saved: int = bounded(2, ge=1)
     resume: Literal["auto", "never"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: Literal["none", "bf16", "fp16"] = "none"
     channels_last: bool = False
     compile: bool = False
-    grad_clip: float = 1.0
+    grad_clip: float = bounded(1.0, ge=0)
     starts: Literal["all", "random"] = "all"  # all: every valid clip start; random: clips_per_video per video
     clips_per_epoch: int = 512  # starts: all -> at most this many clips per epoch (a new subset each epoch); 0: all
     augment_flip: bool = True  # horizontal flip, the same for every frame of a clip
     augment_reverse: bool = True  # play the clip backwards
     augment_scale: float = 1.0  # random crop of [augment_scale, 1] of the frame side, resized back; 1.0: off
+
+    def validate(self) -> None:
+        if not 1 <= self.stride[0] <= self.stride[1]:
+            raise ValueError(f"stride must be [a, b] with 1 <= a <= b (every k * data.interval-th frame, k in "
+                             f"[a, b]), got {list(self.stride)}")
 
 
 @dataclass(frozen=True)
@@ -139,17 +121,21 @@ class EvaluateConfig:
 
     protocol: Literal["none", "mathieu"] = "none"
     size: Literal["train", "source"] | tuple[int, int] = "train"
-    context: int = 4
-    horizon: int = 4
+    context: int = bounded(4, ge=2, note="(the flow baseline needs 2 frames)")
+    horizon: int = bounded(4, ge=1)
     mask: Literal["difference", "flow"] = "difference"
-    moving_threshold: float = 10.0
-    flow_threshold: float = 1.0
-    every: int = 1
-    clips_per_video: int = 1
-    skip_above_db: float = 0.0
+    moving_threshold: float = bounded(10.0, ge=0)
+    flow_threshold: float = bounded(1.0, ge=0)
+    every: int = bounded(1, ge=1)
+    clips_per_video: int = bounded(1, ge=1)
+    skip_above_db: float = bounded(0.0, ge=0, note="(0 keeps every frame)")
     ssim: Literal["rgb", "luma"] = "rgb"
-    batch_size: int = 16
-    gifs: int = 4
+    batch_size: int = bounded(16, ge=1)
+    gifs: int = bounded(4, ge=0)
+
+    def validate(self) -> None:
+        if not isinstance(self.size, str) and min(self.size) < 16:
+            raise ValueError(f"size must be train, source or [H, W] with both >= 16, got {list(self.size)}")
 
 
 # Mathieu, Couprie & LeCun (ICLR 2016), UCF-101 test protocol: full frames, 4 context, 2 predicted,
@@ -182,8 +168,8 @@ class FlowConfig:
 class CompareConfig:
     """``vfp compare``: how many test clips the grid shows, and their upscale factor."""
 
-    clips: int = 4
-    scale: int = 2
+    clips: int = bounded(4, ge=1)
+    scale: int = bounded(2, ge=1)
 
 
 @dataclass(frozen=True)
@@ -201,176 +187,42 @@ class Config:
     flow: FlowConfig = FlowConfig()
     compare: CompareConfig = CompareConfig()
 
-    # model sections by name, schema from the registry; built from params.yaml, not a section itself
+    # not params keys: the model sections by name (as given, then built by vfp.models.params.resolve_models
+    # with their registered schemas) and the file the params came from (for messages)
     models: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
+    source: str = field(default="params.yaml", compare=False, repr=False)
+
+    @property
+    def resolved(self) -> bool:
+        """True once :func:`vfp.models.params.resolve_models` built the model sections."""
+        return any(not isinstance(v, Mapping) for v in self.models.values())
 
     def model_section(self, name: str | None = None) -> Any:
-        """The params section of ``name`` (default: the selected model); its schema's defaults if absent."""
-        from vfp.models.registry import get_spec
-
-        from vfp.models.registry import registered
-
+        """The built params section of ``name`` (default: the selected model)."""
         name = name or self.model
+        if not self.resolved:
+            raise ConfigError(f"{self.source}: model sections not checked yet (load the params with "
+                              f"vfp.models.params.load_model_config)")
         if not name:
-            raise ConfigError(f"model: missing in the params; set it to a registered model: {', '.join(registered())}")
-        return self.models[name] if name in self.models else get_spec(name).section()
+            raise ConfigError(f"{self.source}: model: missing in the params; set it to a registered model: "
+                              f"{', '.join(sorted(self.models))}")
+        if name not in self.models:
+            raise ConfigError(f"{self.source}: no section for model {name!r}; "
+                              f"registered: {', '.join(sorted(self.models))}")
+        return self.models[name]
 
 
-# ---------------------------------------------------------------- generic typed loading
-
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", str(tp).replace("typing.", ""))
+SETTINGS = tuple(f.name for f in dataclasses.fields(Config) if f.name not in ("models", "source"))
 
 
-def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
-    """Check ``value`` against annotation ``tp``; return the (frozen) value or raise ConfigError."""
-    origin = typing.get_origin(tp)
-    if tp is Any:
-        return value
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{source}: {key} must be a mapping, got {value!r}")
-        return _build(tp, value, key, source)
-    if origin in (typing.Union, types.UnionType):  # e.g. Literal["train", "source"] | tuple[int, int]
-        for arm in typing.get_args(tp):
-            try:
-                return _coerce(value, arm, key, source)
-            except ConfigError:
-                pass
-        choices = " or ".join(", ".join(map(str, typing.get_args(a))) if typing.get_origin(a) is Literal
-                              else f"a list of {len(typing.get_args(a))} values" for a in typing.get_args(tp))
-        raise ConfigError(f"{source}: {key} must be {choices}, got {value!r}")
-    if origin is Literal:
-        choices = typing.get_args(tp)
-        if value not in choices:
-            raise ConfigError(f"{source}: {key} must be one of {', '.join(map(str, choices))}, got {value!r}")
-        return value
-    if origin is collections.abc.Sequence or (origin is tuple and typing.get_args(tp)[-1:] == (Ellipsis,)):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{source}: {key} must be a list, got {value!r}")
-        arg = typing.get_args(tp)[0]
-        return tuple(_coerce(v, arg, f"{key}[{i}]", source) for i, v in enumerate(value))
-    if origin is tuple:
-        args = typing.get_args(tp)
-        if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise ConfigError(f"{source}: {key} must be a list of {len(args)} values, got {value!r}")
-        return tuple(_coerce(v, a, f"{key}[{i}]", source) for i, (v, a) in enumerate(zip(value, args)))
-    if origin is collections.abc.Mapping:
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{source}: {key} must be a mapping, got {value!r}")
-        return types.MappingProxyType(dict(value))
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{source}: {key} must be true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{source}: {key} must be an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{source}: {key} must be a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{source}: {key} must be a string, got {value!r}")
-        return value
-    raise TypeError(f"unsupported annotation {_type_name(tp)} for {key}")  # a bug in this file, not in params
-
-
-def _build(cls: type, raw: Mapping[str, Any], prefix: str, source: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    for key in raw:
-        if key not in names:
-            where = f"{prefix}.{key}" if prefix else key
-            raise ConfigError(f"{source}: unknown key {where} (valid: {', '.join(sorted(names))})")
-    values = {}
-    for f in dataclasses.fields(cls):
-        if f.name in raw:
-            where = f"{prefix}.{f.name}" if prefix else f.name
-            values[f.name] = _coerce(raw[f.name], hints[f.name], where, source)
-            _check_bounds(values[f.name], f.metadata.get("bounds", {}), where, source)
-    obj = cls(**values)
-    if hasattr(obj, "validate"):
-        try:
-            obj.validate()
-        except ValueError as err:
-            raise ConfigError(f"{source}: {prefix + '.' if prefix else ''}{err}") from None
-    return obj
-
-
-def _check_bounds(value: Any, bounds: Mapping[str, float], key: str, source: str) -> None:
-    for kind, limit in bounds.items():
-        text, ok = _BOUND_TEXT[kind]
-        if not ok(value, limit):
-            raise ConfigError(f"{source}: {key} must be {text} {limit}, got {value}")
-
-
-# ---------------------------------------------------------------- semantic checks
-
-def _require(ok: bool, source: str, message: str) -> None:
-    if not ok:
-        raise ConfigError(f"{source}: {message}")
-
-
-def _check_ranges(cfg: Config, source: str) -> None:
-    d, t, e, m = cfg.data, cfg.train, cfg.evaluate, cfg.motion
-    _require(d.interval >= 1, source, f"data.interval must be >= 1, got {d.interval}")
-    _require(d.size == "source" or min(d.size) >= 8, source,
-             f"data.size must be source or [H, W] with both >= 8, got {d.size}")
-    _require(d.source != "folder" or bool(d.folder), source,
-             "data.folder must name a <Class>/<video> folder when data.source is folder")
-    s = cfg.sample
-    _require(s.moving_classes >= 1, source, f"sample.moving_classes must be >= 1, got {s.moving_classes}")
-    _require(s.static_classes >= 0, source, f"sample.static_classes must be >= 0, got {s.static_classes}")
-    _require(s.groups >= 6, source, f"sample.groups must be >= 6 (3 official splits of 2 test groups), got {s.groups}")
-    _require(s.clips_per_group >= 1, source, f"sample.clips_per_group must be >= 1, got {s.clips_per_group}")
-    _require(s.frames >= 8, source, f"sample.frames must be >= 8, got {s.frames}")
-    _require(m.size >= 4, source, f"motion.size must be >= 4, got {m.size}")
-    _require(m.frames >= 2, source, f"motion.frames must be >= 2, got {m.frames}")
-    if m.mode == "quantile":
-        _require(0 <= m.threshold < 1, source, f"motion.threshold must be in [0, 1) for mode quantile, got {m.threshold}")
-    else:
-        _require(m.threshold >= 0, source, f"motion.threshold must be >= 0, got {m.threshold}")
-    for key in ("clips", "scale"):
-        _require(getattr(cfg.compare, key) >= 1, source, f"compare.{key} must be >= 1, got {getattr(cfg.compare, key)}")
-    _require(cfg.split.official in (1, 2, 3), source, f"split.official must be 1, 2 or 3, got {cfg.split.official}")
-    _require(0 <= cfg.split.val_fraction < 1, source,
-             f"split.val_fraction must be in [0, 1), got {cfg.split.val_fraction}")
-    for key in ("epochs", "batch_size", "clips_per_video", "val_every", "snapshot_every", "n_saved"):
-        value = getattr(t, key)
-        _require(value >= 1, source, f"train.{key} must be >= 1, got {value}")
-    for key in ("num_workers", "snapshot_videos", "crop"):
-        value = getattr(t, key)
-        _require(value >= 0, source, f"train.{key} must be >= 0, got {value}")
-    _require(t.grad_clip >= 0, source, f"train.grad_clip must be >= 0, got {t.grad_clip}")
-    _check_frames(d, t, source)
-    _require(e.horizon >= 1, source, f"evaluate.horizon must be >= 1, got {e.horizon}")
-    _require(e.batch_size >= 1, source, f"evaluate.batch_size must be >= 1, got {e.batch_size}")
-    _require(e.gifs >= 0, source, f"evaluate.gifs must be >= 0, got {e.gifs}")
-    _require(e.context >= 2, source, f"evaluate.context must be >= 2 (the flow baseline needs 2 frames), got {e.context}")
-    _require(e.every >= 1, source, f"evaluate.every must be >= 1, got {e.every}")
-    _require(e.clips_per_video >= 1, source, f"evaluate.clips_per_video must be >= 1, got {e.clips_per_video}")
-    _require(e.moving_threshold >= 0, source, f"evaluate.moving_threshold must be >= 0, got {e.moving_threshold}")
-    _require(e.flow_threshold >= 0, source, f"evaluate.flow_threshold must be >= 0, got {e.flow_threshold}")
-    _require(e.skip_above_db >= 0, source, f"evaluate.skip_above_db must be >= 0 (0 keeps every frame), got {e.skip_above_db}")
-    _require(isinstance(e.size, str) or min(e.size) >= 16, source,
-             f"evaluate.size must be train, source or [H, W] with both >= 16, got {list(e.size)}")
-    if cfg.model:
-        _check_selected_model(cfg, source)
-
-
-def _check_frames(d: DataConfig, t: TrainConfig, source: str) -> None:
-    """data.size / train.crop / train.stride agree (one line naming the key otherwise)."""
-    if d.size == "source":
-        _require(t.crop >= 8, source, f"data.size: source needs train.crop >= 8 (training takes crop x crop windows "
-                                      f"of each video at its own size), got {t.crop}")
-    else:
-        _require(t.crop <= min(d.size), source, f"train.crop must be <= data.size {list(d.size)}, got {t.crop}")
-    _require(1 <= t.stride[0] <= t.stride[1], source,
-             f"train.stride must be [a, b] with 1 <= a <= b (every k * data.interval-th frame, k in [a, b]), "
-             f"got {list(t.stride)}")
+def _check_across(cfg: Config, source: str) -> None:
+    """Rules between sections (ranges within one are on the fields): data.size and train.crop agree."""
+    d, t = cfg.data, cfg.train
+    if d.size == "source" and t.crop < 8:
+        raise ConfigError(f"{source}: data.size: source needs train.crop >= 8 (training takes crop x crop windows "
+                          f"of each video at its own size), got {t.crop}")
+    if d.size != "source" and t.crop > min(d.size):
+        raise ConfigError(f"{source}: train.crop must be <= data.size {list(d.size)}, got {t.crop}")
 
 
 def decode_size(size: str | tuple[int, int]) -> tuple[int, int] | None:
@@ -378,67 +230,28 @@ def decode_size(size: str | tuple[int, int]) -> tuple[int, int] | None:
     return None if size == "source" else (int(size[0]), int(size[1]))
 
 
-def _check_selected_model(cfg: Config, source: str) -> None:
-    """Build the selected model once (cheap): constructor errors, the stride rule, the recipe's checks."""
-    from vfp.models.registry import get_spec
-    from vfp.recipes import as_kwargs, get_recipe
-
-    name, section = cfg.model, cfg.model_section()
-    try:
-        model = get_spec(name).cls(**as_kwargs(section.net))
-    except (ValueError, TypeError) as err:
-        raise ConfigError(f"{source}: {name}.net: {err}") from None
-    stride = getattr(model, "stride", 1)
-    data_size = () if cfg.data.size == "source" else cfg.data.size
-    for label, sizes in (("data.size", data_size), ("train.crop", (cfg.train.crop,) * 2 if cfg.train.crop else ())):
-        for side in sizes:
-            _require(side % stride == 0, source,
-                     f"{label} {list(sizes)} must be divisible by {name}'s stride {stride}")
-    problem = get_recipe(get_spec(name).recipe).check(name, section, model, cfg)
-    _require(problem is None, source, str(problem))
-
-
 def _split_sections(raw: Mapping[str, Any], source: str) -> tuple[dict, dict]:
-    """params mapping -> (settings for :class:`Config`, {registered model name: its raw section})."""
-    from vfp.models.registry import load_plugins, registered
-
-    plugins = _coerce(raw.get("plugins", ()), tuple[str, ...], "plugins", source)
-    try:
-        load_plugins(plugins)
-    except VfpError as err:
-        raise ConfigError(f"{source}: {err}") from None
-    models = set(registered())
-    known = {f.name for f in dataclasses.fields(Config)} - {"models"}
-    for key in raw:
-        if key not in known and key not in models:
+    """params mapping -> (settings for :class:`Config`, {other key: its mapping}: model sections, checked
+    against the registry by :func:`vfp.models.params.resolve_models`)."""
+    known = set(SETTINGS)
+    sections = {k: v for k, v in raw.items() if k not in known}
+    for key, value in sections.items():
+        if value is not None and not isinstance(value, Mapping):
             raise ConfigError(f"{source}: unknown key {key}: neither a section ({', '.join(sorted(known))}) "
-                              f"nor a registered model ({', '.join(sorted(models))})")
-    if "model" in raw and raw["model"] not in models:
-        raise ConfigError(f"{source}: model must be a registered model ({', '.join(sorted(models))}), "
-                          f"got {raw['model']!r}; a model of your own: plugins: [your.module]")
-    return ({k: v for k, v in raw.items() if k in known}, {k: v for k, v in raw.items() if k in models})
-
-
-def _build_sections(sections: Mapping[str, Any], source: str) -> Mapping[str, Any]:
-    from vfp.models.registry import get_spec
-
-    built = {name: _build(get_spec(name).section, value if value is not None else {}, name, source)
-             for name, value in sections.items()}
-    for name, section in built.items():  # the model contract: n_input >= 1 (checked for every section)
-        n_input = getattr(section.net, "n_input", None) if not isinstance(section.net, Mapping) \
-            else section.net.get("n_input")
-        _require(not isinstance(n_input, int) or n_input >= 1, source, f"{name}.net.n_input must be >= 1, got {n_input}")
-    return types.MappingProxyType(built)
+                              f"nor a model section (a mapping), got {value!r}")
+    settings = {k: v for k, v in raw.items() if k in known}
+    return settings, {k: types.MappingProxyType(dict(v or {})) for k, v in sections.items()}
 
 
 # ---------------------------------------------------------------- public API
 
 def parse_config(raw: Mapping[str, Any] | None, source: str = "params.yaml") -> Config:
-    """Validate a params mapping (as read from YAML) into a frozen Config."""
+    """Validate a params mapping (as read from YAML) into a frozen Config; model sections are kept as given
+    (:func:`vfp.models.params.resolve_models` checks them: the model stages do, the data stages need not)."""
     settings, sections = _split_sections(raw or {}, source)
-    cfg = _build(Config, _apply_eval_protocol(settings), "", source)
-    cfg = dataclasses.replace(cfg, models=_build_sections(sections, source))
-    _check_ranges(cfg, source)
+    cfg = build(Config, _apply_eval_protocol(settings), "", source)
+    cfg = dataclasses.replace(cfg, models=types.MappingProxyType(sections), source=source)
+    _check_across(cfg, source)
     return cfg
 
 
@@ -462,7 +275,7 @@ def to_dict(cfg: Any) -> Any:
     """Plain-data view of a config (for hashing and for saving beside checkpoints); a Config gives
     the params.yaml shape again (model sections at the top level), so ``parse_config(to_dict(cfg))`` works."""
     if isinstance(cfg, Config):
-        out = {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg) if f.name != "models"}
+        out = {name: to_dict(getattr(cfg, name)) for name in SETTINGS}
         return {**out, **{k: to_dict(v) for k, v in cfg.models.items()}}
     if dataclasses.is_dataclass(cfg):
         return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}

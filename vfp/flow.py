@@ -87,12 +87,15 @@ def _grid_sample(frames: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
                          align_corners=True)
 
 
-def warp(frames: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+def warp(frames: torch.Tensor, f: torch.Tensor, exact: bool = True) -> torch.Tensor:
     """Backward warp ``[N, C, H, W]`` by ``f [N, 2, H, W]`` (pixels, x first): ``out(p) = frames(p + f(p))``
-    (bilinear, border pixels repeated outside). Exact where ``f`` is 0: computed as ``frames + (sample at
-    p + f - sample at p)``, since ``grid_sample`` alone is off by ~1e-5 at the pixel centres."""
+    (bilinear, border pixels repeated outside). ``exact``: exact where ``f`` is 0, computed as ``frames +
+    (sample at p + f - sample at p)``, since ``grid_sample`` alone is off by ~1e-5 at the pixel centres;
+    ``exact=False``: ``grid_sample`` alone (one sampling, e.g. a term that is blended in)."""
     frames = frames.float() if not torch.is_floating_point(frames) else frames
     f = f.to(frames.dtype)
+    if not exact:
+        return _grid_sample(frames, f)
     return frames + (_grid_sample(frames, f) - _grid_sample(frames, torch.zeros_like(f)))
 
 

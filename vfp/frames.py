@@ -1,6 +1,7 @@
 """Conversions between uint8 pixel frames and model-space tensors.
 
-This is THE single place where frames move between pixel space and model space:
+This is THE single place where frames move between pixel space and model space (and between sizes:
+:func:`resize`, :func:`resize_to_scales`):
 
 * model space: float tensor in [-1, 1], ``x = (p - 127.5) / 127.5``
 * pixel space: float tensor in [0, 255], ``p = x * 127.5 + 127.5`` (clamped)
@@ -9,9 +10,13 @@ This is THE single place where frames move between pixel space and model space:
 
 from __future__ import annotations
 
-import torch
+from collections.abc import Sequence
 
-__all__ = ["to_model", "to_pixels", "to_uint8", "clamp_model", "PIXEL_SCALE", "PIXEL_OFFSET"]
+import torch
+import torch.nn.functional as F
+
+__all__ = ["to_model", "to_pixels", "to_uint8", "clamp_model", "resize", "resize_to_scales", "PIXEL_SCALE",
+           "PIXEL_OFFSET"]
 
 PIXEL_SCALE = 127.5
 PIXEL_OFFSET = 127.5
@@ -44,3 +49,20 @@ def to_pixels(x: torch.Tensor) -> torch.Tensor:
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
     """Model-space tensor in [-1, 1] -> uint8 tensor (rounded, clamped)."""
     return to_pixels(x).round().clamp(0, 255).to(torch.uint8)
+
+
+def resize(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """[..., C, H, W] (4-D) -> ``hw``: area when shrinking, else bilinear; ``x`` itself when already that size."""
+    if tuple(x.shape[-2:]) == hw:
+        return x
+    if hw[0] <= x.shape[-2] and hw[1] <= x.shape[-1]:
+        return F.interpolate(x, size=hw, mode="area")
+    return F.interpolate(x, size=hw, mode="bilinear", align_corners=False)
+
+
+def resize_to_scales(frames: torch.Tensor, sizes: Sequence[int | tuple[int, int]]) -> list[torch.Tensor]:
+    """frames [B, C, H, W] -> list of [B, C, h_k, w_k] (area when shrinking, else bilinear).
+
+    ``sizes``: ints (square) or (h, w) pairs, e.g. ``[p.shape[-2:] for p in preds]``.
+    """
+    return [resize(frames, (size, size) if isinstance(size, int) else tuple(int(s) for s in size)) for size in sizes]

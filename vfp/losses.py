@@ -6,15 +6,12 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from vfp.models.multiscale import resize_to_scales
-
 __all__ = [
     "d_loss",
     "g_adversarial_loss",
     "gdl_loss",
     "lp_loss",
     "multiscale_generator_loss",
-    "resize_to_scales",
 ]
 
 

@@ -15,6 +15,8 @@ from torch import nn
 from vfp.engines.common import unwrap
 from vfp.errors import VfpError
 from vfp.fileio import atomic_save, check_writable
+from vfp.models.registry import REGISTRY, build_model, get_spec, load_plugins
+from vfp.schema import as_kwargs
 
 MODEL_FILE = "model.pt"
 MODEL_FORMAT = "vfp-model/1"
@@ -25,8 +27,6 @@ __all__ = ["MODEL_FILE", "MODEL_FORMAT", "check_writable", "load_trained", "load
 def save_trained(path: Path, name: str, net: Mapping[str, Any], model: nn.Module, *,
                  n_output: int, extra: Mapping[str, Any] | None = None) -> Path:
     """Write the evaluation file atomically: ``{"format", "model", "net", "state_dict", "n_input", ...}``."""
-    from vfp.models.registry import REGISTRY
-
     plain = unwrap(model)
     module = REGISTRY[name].module if name in REGISTRY else type(plain).__module__
     data = {"format": MODEL_FORMAT, "model": name, "module": module, "net": dict(net),
@@ -49,10 +49,6 @@ def _read(path: Path, map_location: str | torch.device) -> Mapping[str, Any]:
 
 def load_trained(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[str, nn.Module]:
     """``model.pt`` -> ``(model name, model in eval mode)``; one-line VfpError for anything else."""
-    from vfp.models.registry import build_model
-
-    from vfp.models.registry import REGISTRY, load_plugins
-
     path = Path(path)
     data = _read(path, map_location)
     if data.get("model") not in REGISTRY and isinstance(data.get("module"), str):
@@ -68,9 +64,6 @@ def load_trained(path: str | Path, map_location: str | torch.device = "cpu") -> 
 
 def load_untrained(cfg: Any) -> nn.Module | None:
     """The selected model built from its params section when its recipe trains nothing (else None)."""
-    from vfp.models.registry import build_model, get_spec
-    from vfp.recipes import as_kwargs, get_recipe
-
-    if get_recipe(get_spec(cfg.model).recipe).trains:
+    if get_spec(cfg.model).section.trains:
         return None
     return build_model(cfg.model, **as_kwargs(cfg.model_section().net)).eval()

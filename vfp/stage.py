@@ -11,15 +11,17 @@ from vfp.errors import VfpError
 
 
 def run_stage(name: str, work: Callable[[Config, argparse.Namespace], object], argv: list[str] | None = None,
-              add_arguments: Callable[[argparse.ArgumentParser], None] | None = None) -> int:
-    """Run ``work(cfg, args)``; a VfpError becomes ``error: ...`` on stderr and exit code 1."""
+              add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+              load: Callable[[str], Config] = load_config) -> int:
+    """Run ``work(cfg, args)``; a VfpError becomes ``error: ...`` on stderr and exit code 1. ``load``: how the
+    params are read (the model stages pass :func:`vfp.models.params.load_model_config`)."""
     parser = argparse.ArgumentParser(prog=f"stages/{name}.py", description=f"vfp pipeline stage: {name}")
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     if add_arguments:
         add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        cfg = load_config(args.params)
+        cfg = load(args.params)
         set_decoder(cfg.data.decoder)  # data.decoder for every video read in this stage and its workers
         work(cfg, args)
     except VfpError as err:

@@ -47,6 +47,7 @@ from vfp.handlers.progress import NanGuard, Progress
 from vfp.handlers.selection import Selection
 from vfp.handlers.snapshots import Snapshots
 from vfp.modelio import MODEL_FILE, check_writable, save_trained
+from vfp.models.params import parse_model_config
 from vfp.models.registry import build_model, get_spec
 from vfp.recipes import Built, Context, as_kwargs, get_recipe
 
@@ -411,9 +412,7 @@ def train(cfg: Config, *, split_dir: Path = Path("data/split"), out_dir: Path | 
 # ---------------------------------------------------------------- distributed entry point
 
 def _worker(local_rank: int, raw_cfg: dict, kwargs: dict) -> None:
-    from vfp.config import parse_config
-
-    train(parse_config(raw_cfg, "params"), **kwargs)
+    train(parse_model_config(raw_cfg, "params"), **kwargs)
 
 
 def run(cfg: Config, nproc_per_node: int = 1, backend: str | None = None, **kwargs) -> dict:

@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from vfp.config import ConfigError, parse_config
+from vfp.config import ConfigError
 from vfp.data.cache import build_cache, cache_path
 from vfp.data.clips import ClipDataset, common_window
 from vfp.data.video import VideoEntry, probe, read_frames
 from vfp.errors import VfpError
 from vfp.evaluation import check_model_size
 from vfp.frames import to_uint8
+from vfp.models.params import parse_model_config
 from vfp.models.registry import build_model
 from vfp.recipes import as_kwargs
 
@@ -110,18 +111,18 @@ def test_stride_is_lowered_to_what_the_video_holds(native_videos):
 ])
 def test_invalid_size_crop_stride_refused_in_one_line(raw, key):
     with pytest.raises(ConfigError) as err:
-        parse_config(raw)
+        parse_model_config(raw)
     assert key in str(err.value) and "\n" not in str(err.value)
 
 
 def test_native_training_settings_accepted():
-    cfg = parse_config({"model": "warp", "data": {"size": "source"}, "train": {"crop": 64, "stride": [1, 3]}})
+    cfg = parse_model_config({"model": "warp", "data": {"size": "source"}, "train": {"crop": 64, "stride": [1, 3]}})
     assert cfg.data.size == "source" and cfg.train.crop == 64 and tuple(cfg.train.stride) == (1, 3)
 
 
 @pytest.mark.parametrize("name", ["seq2seq", "autoencoder", "multiscale_gan", "warp", "copy_last"])
 def test_built_in_models_run_at_full_ucf_frames_or_refuse_in_one_line(name):
-    cfg = parse_config({"model": name})
+    cfg = parse_model_config({"model": name})
     section = cfg.model_section()
     model = build_model(name, **as_kwargs(section.net)).eval()
     check_model_size(model, (240, 320), name)  # trained on crops, tested at 320x240

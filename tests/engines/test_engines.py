@@ -9,8 +9,8 @@ import torch
 from vfp.engines import create_evaluator, create_gan_trainer, create_supervised_trainer
 from vfp.engines.common import random_crop
 from vfp.models.registry import build_model
-from vfp.recipes.gan import GanLoss as GanLossConfig
-from vfp.recipes.gan import GanSchedule as GanScheduleConfig
+from vfp.models.sections import GanLoss as GanLossConfig
+from vfp.models.sections import GanSchedule as GanScheduleConfig
 
 
 def _batch(b=2, t=4, size=16, seed=0):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from ignite.engine import Events
 
-from vfp.config import parse_config
+from vfp.models.params import parse_model_config
 from vfp.models.registry import build_model
 from vfp.recipes import Context, as_kwargs, get_recipe
 
@@ -15,7 +15,7 @@ SIZE = 8
 
 
 def _built(section: dict, iterations: int):
-    cfg = parse_config({"model": "seq2seq", "data": {"size": [SIZE, SIZE]},
+    cfg = parse_model_config({"model": "seq2seq", "data": {"size": [SIZE, SIZE]},
                         "seq2seq": {"n_output": 3, "net": {"n_input": 2, "embed": 4, "hidden": [4], "stride": 2},
                                     **section}}, "params")
     sec = cfg.model_section()

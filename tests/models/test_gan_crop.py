@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from vfp.config import parse_config
 from vfp.handlers.checkpoint import checkpoint_files
 from vfp.models.multiscale import MultiScaleGenerator
+from vfp.models.params import parse_model_config
 from vfp.training import train
 
 
@@ -32,7 +32,7 @@ def test_default_discriminator_fits_every_crop_the_generator_takes():
 
 
 def test_crop_32_with_the_default_gan_trains_one_epoch(tmp_path):
-    cfg = parse_config({"model": "multiscale_gan", "data": {"size": [64, 64]}, "evaluate": {"horizon": 2},
+    cfg = parse_model_config({"model": "multiscale_gan", "data": {"size": [64, 64]}, "evaluate": {"horizon": 2},
                         "train": {"epochs": 1, "batch_size": 4, "num_workers": 0, "crop": 32, "snapshot_videos": 0},
                         "multiscale_gan": {"schedule": {"g_warmup_epochs": 0}}}, "params")
     summary = train(cfg, out_dir=tmp_path, train_data=Clips(), val_data=Clips(), progress=False)

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from vfp.losses import d_loss, multiscale_generator_loss, resize_to_scales
+from vfp.frames import resize_to_scales
+from vfp.losses import d_loss, multiscale_generator_loss
 from vfp.models import MultiScaleDiscriminator, MultiScaleGenerator
 
 SCALES = (4, 8, 16)

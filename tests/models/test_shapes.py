@@ -2,8 +2,9 @@
 import pytest
 import torch
 
-from vfp.models import build_model, get_spec, model_kwargs, registered
+from vfp.models import build_model, get_spec, registered
 from vfp.recipes import get_recipe
+from vfp.schema import as_kwargs
 
 MODELS = {name: get_spec(name).cls for name in registered()}
 
@@ -89,13 +90,17 @@ def test_unknown_model_lists_valid_names():
     with pytest.raises(ValueError, match=msg):
         build_model("x")
     with pytest.raises(ValueError, match="registered"):
-        model_kwargs("x")
+        get_spec("x")
 
 
-def test_model_kwargs_match_signature():
-    kw = model_kwargs("seq2seq")
-    assert kw["n_input"] == 4 and kw["hidden"] == (64,) and kw["sampling_ratio"] == 0.0
-    assert model_kwargs("autoencoder")["features"] == (32, 64, 128, 256, 512)
-    assert model_kwargs("copy_last") == {"n_input": 1}
+def _net_defaults(name: str) -> dict:
+    return as_kwargs(get_spec(name).section().net)
+
+
+def test_net_schema_defaults_match_signature():
+    kw = _net_defaults("seq2seq")
+    assert kw["n_input"] == 4 and kw["hidden"] == [64] and kw["sampling_ratio"] == 0.0
+    assert _net_defaults("autoencoder")["features"] == [32, 64, 128, 256, 512]
+    assert _net_defaults("copy_last") == {"n_input": 1}
     with pytest.raises(TypeError):
         build_model("seq2seq", not_a_kwarg=1)

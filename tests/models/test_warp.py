@@ -5,8 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from vfp.flow import warp
 from vfp.losses import gdl_loss
-from vfp.models.warp import WarpNet, warp
+from vfp.models.warp import WarpNet
 
 
 def _texture(b: int, h: int, w: int, seed: int) -> torch.Tensor:
@@ -33,7 +34,7 @@ def test_untrained_is_exactly_copy_last_and_shapes():
     assert out.shape == (2, 3, 3, 32, 48)
     assert torch.equal(out, context[:, -1:].expand(-1, 3, -1, -1, -1))  # zero motion at the start
     assert model.stride == 4
-    with pytest.raises(ValueError, match="divisible by 4"):
+    with pytest.raises(ValueError, match="divisible by its stride 4"):
         model(torch.zeros(1, 4, 3, 30, 32), 1)
     with pytest.raises(ValueError, match="blend needs n_input >= 2"):
         WarpNet(n_input=1, blend=True)

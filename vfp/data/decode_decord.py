@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vfp.data.video import VideoReadError, check_file, short_reason
+from vfp.data.videofile import VideoReadError, check_file, short_reason
 
 
 def _reader(path: Path, size: tuple[int, int] | None):

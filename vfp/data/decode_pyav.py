@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vfp.data.video import VideoReadError, check_file, short_reason
+from vfp.data.videofile import VideoReadError, check_file, short_reason
 
 _THREADS_KW: dict | None = None
 

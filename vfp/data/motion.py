@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from vfp.data.video import VideoReadError, list_videos, probe, read_frames
+from vfp.errors import VfpError
 from vfp.fileio import atomic_write_text, warn
 
 GREY = np.array([0.299, 0.587, 0.114])
@@ -42,8 +43,6 @@ def select_classes(class_scores: dict[str, float], mode: str, threshold: float) 
 
 def motion_filter(root: Path, out_path: Path, *, size: int, frames: int, mode: str, threshold: float) -> dict:
     """Score every video under ``root``, write ``out_path`` (JSON) and return its content."""
-    from vfp.errors import VfpError
-
     videos: dict[str, dict] = {}
     skipped: list[dict] = []
     for path in list_videos(root):

@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from vfp.data import decode_decord, decode_pyav
+from vfp.data.videofile import VideoReadError, check_file, short_reason
+
+__all__ = ["DECODERS", "VIDEO_EXTENSIONS", "VideoEntry", "VideoReadError", "check_file", "decoder_name",
+           "list_videos", "probe", "read_all", "read_frames", "set_decoder", "short_reason"]
+
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm")
 DECODERS = ("auto", "decord", "pyav")
 _ENV = "VFP_DECODER"  # carries the choice into worker processes started by spawn / forkserver
-
-
-class VideoReadError(Exception):
-    """A video file that cannot be decoded; ``str(err)`` is a short reason."""
 
 
 @dataclass(frozen=True)
@@ -68,27 +69,7 @@ def decord_importable() -> bool:
 
 
 def _backend(name: str | None):
-    if decoder_name(name) == "decord":
-        from vfp.data import decode_decord as backend
-    else:
-        from vfp.data import decode_pyav as backend
-    return backend
-
-
-def check_file(path: Path) -> None:
-    """VideoReadError for a missing or empty file (before a decoder gives a vaguer reason)."""
-    if not path.is_file():
-        raise VideoReadError("file not found")
-    if path.stat().st_size == 0:
-        raise VideoReadError("empty file (0 bytes)")
-
-
-def short_reason(err: Exception) -> str:
-    """The first line of a decoder's error, without decord's log prefix, at most 120 characters."""
-    text = str(err).strip().splitlines()
-    first = text[0] if text else type(err).__name__
-    first = re.sub(r"^\[[\d:]+\] \S+:\d+: ", "", first)  # dmlc log prefix "[12:00:00] src/x.cc:83: "
-    return first[:120]
+    return decode_decord if decoder_name(name) == "decord" else decode_pyav
 
 
 def probe(path: Path, decoder: str | None = None) -> int:

@@ -33,10 +33,11 @@ from vfp.engines.common import (
     split_clip,
     unwrap,
 )
-from vfp.losses import d_loss, multiscale_generator_loss, resize_to_scales
+from vfp.frames import resize_to_scales
+from vfp.losses import d_loss, multiscale_generator_loss
 
 if TYPE_CHECKING:
-    from vfp.recipes.gan import GanLoss, GanSchedule
+    from vfp.models.sections import GanLoss, GanSchedule
 
 
 class ScalesForward(nn.Module):

@@ -19,8 +19,8 @@ from einops import rearrange
 from torch import nn
 
 from vfp.frames import clamp_model
+from vfp.models.contract import check_context, rollout
 from vfp.models.registry import register_model
-from vfp.models.seq2seq import check_context
 
 
 class DoubleConv(nn.Sequential):
@@ -83,11 +83,4 @@ class UNetAutoencoder(nn.Module):
         self, context: torch.Tensor, n_future: int, future: torch.Tensor | None = None
     ) -> torch.Tensor:
         check_context(context, self.n_input, self.stride)
-        teacher = self.training and future is not None
-        seq = context[:, -self.n_input :]
-        preds = []
-        for k in range(n_future):
-            preds.append(self.step(seq[:, -self.n_input :]))
-            nxt = future[:, k] if teacher else preds[-1]
-            seq = torch.cat([seq, nxt[:, None]], dim=1)
-        return torch.stack(preds, dim=1)
+        return rollout(self.step, context, self.n_input, n_future, future if self.training else None)

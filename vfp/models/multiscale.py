@@ -37,32 +37,10 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from vfp.frames import clamp_model
+from vfp.frames import clamp_model, resize
+from vfp.models.contract import check_context, rollout
 from vfp.models.registry import register_model
-from vfp.models.seq2seq import check_context
-from vfp.recipes import GanSection, net_schema
-
-Size = int | tuple[int, int]
-
-
-def resize_to_scales(frames: torch.Tensor, sizes: Sequence[Size]) -> list[torch.Tensor]:
-    """frames [B, C, H, W] -> list of [B, C, h_k, w_k] (area when shrinking, else bilinear).
-
-    ``sizes``: ints (square) or (h, w) pairs, e.g. ``[p.shape[-2:] for p in preds]``.
-    """
-    out = []
-    for size in sizes:
-        hw = (size, size) if isinstance(size, int) else tuple(int(s) for s in size)
-        out.append(_resize(frames, hw))
-    return out
-
-
-def _resize(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-    if tuple(x.shape[-2:]) == hw:
-        return x
-    if hw[0] <= x.shape[-2] and hw[1] <= x.shape[-1]:
-        return F.interpolate(x, size=hw, mode="area")
-    return F.interpolate(x, size=hw, mode="bilinear", align_corners=False)
+from vfp.models.sections import GanSection, net_schema
 
 
 def _check_scales(scales: Sequence[int]) -> tuple[int, ...]:
@@ -145,8 +123,8 @@ class MultiScaleGenerator(nn.Module):
         last = frames[:, -1]
         preds: list[torch.Tensor] = []
         for k, (stage, hw) in enumerate(zip(self.stages, self.scale_sizes(*last.shape[-2:]))):
-            x = _resize(stacked, hw)
-            base = _resize(last, hw)
+            x = resize(stacked, hw)
+            base = resize(last, hw)
             if k > 0:
                 prev = F.interpolate(preds[-1], size=hw, mode="bilinear", align_corners=False)
                 x = torch.cat([x, prev], dim=1)
@@ -161,14 +139,8 @@ class MultiScaleGenerator(nn.Module):
     def forward(
         self, context: torch.Tensor, n_future: int, future: torch.Tensor | None = None
     ) -> torch.Tensor:
-        teacher = self.training and future is not None
-        seq = context[:, -self.n_input :]
-        preds = []
-        for k in range(n_future):
-            preds.append(self.predict_scales(seq[:, -self.n_input :])[-1])
-            nxt = future[:, k] if teacher else preds[-1]
-            seq = torch.cat([seq, nxt[:, None]], dim=1)
-        return torch.stack(preds, dim=1)
+        return rollout(lambda frames: self.predict_scales(frames)[-1], context, self.n_input, n_future,
+                       future if self.training else None)
 
 
 class MultiScaleDiscriminator(nn.Module):
@@ -235,10 +207,9 @@ class MultiScaleDiscriminator(nn.Module):
         logits = []
         for net, x in zip(self.nets, frames_per_scale):
             if self.conditional:
-                x = torch.cat([_resize(stacked, tuple(x.shape[-2:])), x], dim=1)
+                x = torch.cat([resize(stacked, tuple(x.shape[-2:])), x], dim=1)
             logits.append(net(x))
         return torch.cat(logits, dim=1)
-
 
 
 GeneratorNet = net_schema(MultiScaleGenerator)

@@ -6,7 +6,7 @@ folder) or from installed packages through the entry-point group ``vfp.models``.
 """
 from __future__ import annotations
 
-import dataclasses
+import hashlib
 import importlib
 import sys
 from dataclasses import dataclass
@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable
 from torch import nn
 
 from vfp.errors import VfpError
+from vfp.models.sections import section_for
 
 ENTRY_POINT_GROUP = "vfp.models"
 
@@ -39,15 +40,14 @@ _entry_points_loaded = False
 def register_model(name: str, *, recipe: str = "supervised", params: type | None = None) -> Callable[[type], type]:
     """Class decorator: register an ``nn.Module`` under ``name`` (the value of ``model:`` in params.yaml).
 
-    ``recipe``: how it trains (``supervised`` | ``gan`` | ``none`` or any registered recipe).
+    ``recipe``: how it trains (``supervised`` | ``gan`` | ``none`` or any registered recipe); its params
+    section schema comes from :data:`vfp.models.sections.SECTIONS`.
     ``params``: a frozen dataclass: either the whole section (a subclass of the recipe's section
     class, with a ``net`` field) or only the ``net`` part (its fields are the constructor keywords);
     by default a ``net`` schema is derived from the constructor's annotated keyword arguments.
     """
     def decorate(cls: type) -> type:
-        from vfp.recipes import get_recipe, section_for
-
-        section = section_for(get_recipe(recipe), cls, params)
+        section = section_for(recipe, cls, params)
         old = REGISTRY.get(name)
         if old is not None and (old.cls.__module__, old.cls.__qualname__) != (cls.__module__, cls.__qualname__):
             raise ValueError(f"model name {name!r} is already registered by {old.module}.{old.cls.__name__}")
@@ -105,19 +105,9 @@ def build_model(name: str, **kwargs: Any) -> nn.Module:
     return get_spec(name).cls(**kwargs)
 
 
-def model_kwargs(name: str) -> dict:
-    """Constructor keyword arguments of model ``name`` with their defaults (from its ``net`` schema)."""
-    net_cls = dataclasses.fields(get_spec(name).section)
-    net = next(f for f in net_cls if f.name == "net")
-    default = net.default if net.default is not dataclasses.MISSING else net.default_factory()
-    return {f.name: getattr(default, f.name) for f in dataclasses.fields(default)}
-
-
 def model_sources(name: str) -> dict[str, str]:
     """``{file: sha256}`` of the module that registered ``name`` when it lies outside vfp/ (a plugin or
     an installed package): DVC cannot list those files as deps, so the model_params stage records them."""
-    import hashlib
-
     module = sys.modules.get(get_spec(name).module)
     path = Path(getattr(module, "__file__", "") or "")
     vfp_dir = Path(__file__).resolve().parents[1]

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from vfp.config import Params, bounded
 from vfp.frames import clamp_model
+from vfp.models.contract import check_context
 from vfp.models.convlstm import ConvLSTMStack
 from vfp.models.registry import register_model
-from vfp.recipes import SupervisedSection, net_schema
+from vfp.models.sections import SupervisedSection, net_schema
+from vfp.schema import Params, bounded
 
 
 def _n_down(stride: int) -> int:
@@ -130,13 +131,6 @@ class Seq2Seq(nn.Module):
             h, states = self.decoder(emb, states)
             preds.append(self._output(h, prev))
         return torch.stack(preds, dim=1)
-
-
-def check_context(context: torch.Tensor, n_input: int, stride: int) -> None:
-    if context.ndim != 5 or context.shape[1] < n_input:
-        raise ValueError(f"context must be [B, T>={n_input}, C, H, W], got {tuple(context.shape)}")
-    if context.shape[-2] % stride or context.shape[-1] % stride:
-        raise ValueError(f"H and W must be divisible by {stride}, got {tuple(context.shape[-2:])}")
 
 
 Seq2SeqNet = net_schema(Seq2Seq)

@@ -4,7 +4,7 @@ The DVF / DMVFN family (Liu et al. 2017, Hu et al. 2023) in small: a U-Net-like 
 ``n_input`` context frames and their differences ([B, n_input*C + (n_input-1)*C, H, W]), and its
 decoder predicts a flow at every level (coarse to fine: each level's flow is upsampled x2, doubled,
 and refined by the next, so large motion costs few parameters). The next frame is the last frame
-warped by the finest flow with ``torch.nn.functional.grid_sample`` (bilinear, border padding).
+warped by the finest flow (:func:`vfp.flow.warp`: ``grid_sample``, bilinear, border padding).
 With ``blend`` the net also predicts a second flow for the frame before the last and a mask ``m`` in
 [0, 1]: ``(1 - m) * warp(last, f1) + m * warp(prev, f2)`` (occlusions: pixels seen only there).
 
@@ -29,8 +29,8 @@ from torch import nn
 
 from vfp import flow as classical
 from vfp.frames import clamp_model, to_pixels
+from vfp.models.contract import check_context, rollout
 from vfp.models.registry import register_model
-from vfp.models.seq2seq import check_context
 
 
 def conv_block(in_ch: int, out_ch: int, stride: int = 1) -> nn.Sequential:
@@ -51,28 +51,10 @@ def zero_conv(in_ch: int, out_ch: int) -> nn.Conv2d:
     return conv
 
 
-def base_grid(h: int, w: int, device, dtype) -> torch.Tensor:
-    """Pixel coordinates [1, 2, H, W] (x, y) of every pixel."""
-    ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=dtype),
-                            torch.arange(w, device=device, dtype=dtype), indexing="ij")
-    return torch.stack([xs, ys])[None]
-
-
-def warp(frame: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Backward warp: ``out[y, x] = frame[y + flow_y, x + flow_x]`` (bilinear, border); flow [B, 2, H, W]
-    in pixels (x first). A zero flow returns ``frame`` exactly."""
-    h, w = frame.shape[-2:]
-    pos = base_grid(h, w, frame.device, frame.dtype) + flow
-    gx = pos[:, 0] * (2 / max(w - 1, 1)) - 1
-    gy = pos[:, 1] * (2 / max(h - 1, 1)) - 1
-    return F.grid_sample(frame, torch.stack([gx, gy], dim=-1), mode="bilinear", padding_mode="border",
-                         align_corners=True)
-
-
 def still_gate(frames: torch.Tensor, still: float, radius: int) -> torch.Tensor:
     """[B, 1, H, W] in [0, 1]: the largest change between consecutive context frames, averaged over a
-    window of ``radius`` pixels, over ``still`` grey levels (0-255), capped at 1. Motion (flows and mask) is multiplied by
-    it, so content that stood exactly still through the whole context is copied exactly (frozen and
+    window of ``radius`` pixels, over ``still`` grey levels (0-255), capped at 1. Motion (flows and mask) is
+    multiplied by it, so content that stood exactly still through the whole context is copied exactly (frozen and
     duplicated frames, fixed-camera backgrounds); ``still: 0`` turns the gate off."""
     change = (frames[:, 1:] - frames[:, :-1]).abs().amax(dim=(1, 2))[:, None] * 127.5
     if radius > 0:  # the mean over the window: a lone noisy pixel barely opens it, a moving edge does
@@ -85,13 +67,6 @@ def farneback_prior(frames: torch.Tensor) -> torch.Tensor:
     so ``warp(last, G)`` continues the motion one frame (the ``flow`` baseline). No gradient."""
     with torch.no_grad():
         return classical.flow(to_pixels(frames[:, -1]), to_pixels(frames[:, -2])).to(frames.dtype)
-
-
-def upsample_flow(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Flow at a coarser level -> ``size``, values scaled with the resolution."""
-    scale = torch.tensor([size[1] / flow.shape[-1], size[0] / flow.shape[-2]], device=flow.device,
-                         dtype=flow.dtype).view(1, 2, 1, 1)
-    return F.interpolate(flow, size=size, mode="bilinear", align_corners=False) * scale
 
 
 PRIOR_SCALE = 4.0  # the prior flow (pixels) enters the net divided by this
@@ -153,21 +128,14 @@ class WarpNet(nn.Module):
         if self.max_flow > 0:
             flow = self.max_flow * torch.tanh(flow / self.max_flow)
         last = frames[:, -1]
-        # last + (warp - identity warp): exactly the last frame where the flow is 0 (grid_sample alone
-        # is off by ~1e-5, which a still frame's 100 dB PSNR would notice)
-        pred = last + (warp(last, flow) - warp(last, torch.zeros_like(flow)))
+        # exact: the last frame itself where the flow is 0 (grid_sample alone is off by ~1e-5, which a
+        # still frame's 100 dB PSNR would notice)
+        pred = classical.warp(last, flow)
         if self.blend:
             mask = out[:, 4:5].clamp(0, 1)  # exactly 0 at init (clamp passes gradients at the bounds)
-            pred = pred + mask * (warp(frames[:, -2], out[:, 2:4]) - pred)
+            pred = pred + mask * (classical.warp(frames[:, -2], out[:, 2:4], exact=False) - pred)
         return clamp_model(pred)
 
     def forward(self, context: torch.Tensor, n_future: int, future: torch.Tensor | None = None) -> torch.Tensor:
         check_context(context, self.n_input, self.stride)
-        teacher = self.training and future is not None
-        seq = context[:, -self.n_input:]
-        preds = []
-        for k in range(n_future):
-            preds.append(self.step(seq[:, -self.n_input:]))
-            nxt = future[:, k] if teacher else preds[-1]
-            seq = torch.cat([seq, nxt[:, None]], dim=1)
-        return torch.stack(preds, dim=1)
+        return rollout(self.step, context, self.n_input, n_future, future if self.training else None)

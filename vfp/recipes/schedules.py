@@ -10,6 +10,7 @@ import math
 from typing import Callable
 
 import torch
+from ignite.engine import Events
 
 
 def cosine_with_warmup(iteration: int, total: int, lr: float, warmup: float, final: float) -> float:
@@ -31,8 +32,6 @@ def linear_ramp(iteration: int, steps: int, start: float, end: float) -> float:
 
 def attach_lr(trainer, opt: torch.optim.Optimizer, lr_at: Callable[[int], float]) -> None:
     """Set every param group's LR to ``lr_at(trainer.state.iteration)`` at each iteration start."""
-    from ignite.engine import Events
-
     @trainer.on(Events.ITERATION_STARTED)
     def _set_lr(engine) -> None:
         value = lr_at(engine.state.iteration)
