@@ -130,9 +130,8 @@ def _check(cmd: list[str], out: str, project: Path, seen: dict) -> None:
         assert seen["exp"] in page and seen["model"] in page
         assert "missing at this revision" not in page, "a committed model must be readable from DVC's cache"
     elif cmd[:2] == ["vfp", "predict"]:
-        out_path = Path(cmd[cmd.index("--out") + 1])
-        gif = project / out_path.parent / f"{out_path.stem}_generated_large.gif"
-        assert gif.is_file() and gif.stat().st_size > 0
+        written = [w for w in cmd[3:] if re.search(r"\.(mp4|gif)$", w) and not w.startswith("-")]
+        assert written and (project / written[0]).stat().st_size > 0, f"vfp predict wrote nothing: {out}"
         assert "out/" not in run(["git", "status", "--porcelain", "--untracked-files=all"], project)
 
 
