@@ -5,6 +5,7 @@ import os
 import shutil
 import sys
 import tempfile
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -80,6 +81,22 @@ def atomic_copy(src: Path, dest: Path) -> Path:
     with open(src, "rb") as source, atomic_open(dest) as handle:
         shutil.copyfileobj(source, handle)
     return Path(dest)
+
+
+def zip_damage(path: Path) -> str | None:
+    """A short reason when a record of the zip file ``path`` (``torch.save``'s format) fails its CRC-32 or
+    cannot be read, else None (also for a file that is no zip at all: its loader reports that).
+    ``torch.load`` does not check the CRCs: damaged tensor bytes would load as other numbers."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError):
+        return None
+    try:
+        with archive:
+            bad = archive.testzip()
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError, NotImplementedError) as err:
+        return f"unreadable record ({str(err).splitlines()[0][:80] if str(err) else type(err).__name__})"
+    return None if bad is None else f"record {bad} fails its checksum"
 
 
 def check_writable(folder: Path) -> None:

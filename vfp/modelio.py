@@ -14,7 +14,7 @@ from torch import nn
 
 from vfp.engines.common import unwrap
 from vfp.errors import VfpError
-from vfp.fileio import atomic_save, check_writable
+from vfp.fileio import atomic_save, check_writable, zip_damage
 from vfp.models.registry import REGISTRY, build_model, get_spec, load_plugins
 from vfp.schema import as_kwargs
 
@@ -38,6 +38,10 @@ def save_trained(path: Path, name: str, net: Mapping[str, Any], model: nn.Module
 def _read(path: Path, map_location: str | torch.device) -> Mapping[str, Any]:
     if not path.is_file():
         raise VfpError(f"{path}: no such model file; run the train stage first")
+    damage = zip_damage(path)
+    if damage is not None:
+        raise VfpError(f"{path}: damaged model file ({damage}); run the train stage again (dvc repro "
+                       "rewrites it from the run's selected weights)")
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001

@@ -38,6 +38,7 @@ from vfp.handlers.checkpoint import (
     CheckpointHandler,
     RngState,
     load_latest,
+    load_weights,
     prepare_run_dir,
     run_params,
     write_json_atomic,
@@ -277,7 +278,8 @@ def _attach_handlers(cfg: Config, run: _Run, trainer: Engine, built: Built, to_s
     ckpt = CheckpointHandler(run.run_dir, to_save, n_saved=tc.n_saved, log=run.say)
     selection = to_save["selection"]
     selection.ok_to_save = lambda: ckpt.ok_to_save(trainer)
-    NanGuard(last_checkpoint=lambda: ckpt.last_checkpoint or (resumed_from or None), log=run.say).attach(trainer)
+    NanGuard(last_checkpoint=lambda: ckpt.last_checkpoint or (resumed_from or None), log=run.say,
+             resumed_from=resumed_from).attach(trainer)
     interrupt = _Interrupt(trainer)
     evaluator = _attach_validation(cfg, run, trainer, built.eval_model, n_input, data, interrupt)
     if evaluator is not None:
@@ -308,11 +310,13 @@ def _run_epochs(trainer: Engine, loader: DataLoader, run: _Run, interrupt: _Inte
                 raise
 
 
-def _selected_weights(model: nn.Module, trainer: Engine, selection: Selection) -> tuple[dict, dict]:
-    """``(state_dict, selection summary)``: the selected epoch's weights, else the last epoch's (said why)."""
+def _selected_weights(model: nn.Module, trainer: Engine, selection: Selection, load: bool) -> tuple[dict, dict]:
+    """``(state_dict, selection summary)``: the selected epoch's weights, else the last epoch's (said why);
+    a selected epoch whose file is missing or damaged is a one-line error, never another epoch's weights."""
     chosen = selection.decision()
-    if chosen is not None and chosen.get("weights_file"):
-        weights = torch.load(chosen["weights_file"], map_location="cpu", weights_only=True)
+    if chosen is not None:
+        file = chosen.get("weights_file") or selection.run_dir / f"best_model_{chosen['epoch']}_gain_t1=*.pt"
+        weights = load_weights(Path(file), f"the selected epoch's ({chosen['epoch']}) weights") if load else {}
         return weights, chosen
     last_phase = selection.phase_of(trainer.state.epoch) if trainer.state.epoch else "start"
     why = ("no validation data: exported the last epoch" if chosen is None and not selection.history else
@@ -324,7 +328,7 @@ def _selected_weights(model: nn.Module, trainer: Engine, selection: Selection) -
 def _export(cfg: Config, run: _Run, model: nn.Module, trainer: Engine, ckpt: CheckpointHandler,
             selection: Selection, summary: dict[str, Any]) -> dict[str, Any]:
     """Write ``model.pt`` from the selected epoch's weights (:mod:`vfp.handlers.selection`) and the summary."""
-    weights, chosen = _selected_weights(model, trainer, selection)
+    weights, chosen = _selected_weights(model, trainer, selection, load=run.rank == 0)
     source = Path(chosen["weights_file"]).name if chosen.get("weights_file") else "last"
     run.say(f"exporting epoch {chosen['epoch']} [{chosen['phase']}]: {chosen['why']}")
     summary.update(interrupted=False, checkpoint=str(ckpt.last_checkpoint) if ckpt.last_checkpoint else None,

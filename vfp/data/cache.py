@@ -3,14 +3,18 @@
 ``size=None`` (``data.size: source``) stores each video once at its own size under ``<cache>/source/``;
 training crops and temporal strides are cut from that one entry when read (memory-mapped).
 
-Files are written atomically (temp + rename), so a killed run never leaves a half file that a later
-read trusts, and an entry of the wrong shape (e.g. cut by a power loss: writes are not fsynced) is
-decoded again; :func:`build_cache` fills the cache in parallel over videos and skips videos already done.
+An entry is the ``.npy`` followed by a trailer: one CRC-32 per frame and :data:`MAGIC`. It is written
+atomically (temp + fsync + rename), so a killed run or a power cut never leaves a half file that a later
+read trusts; an entry of the wrong size or without the trailer is decoded again, and :func:`cached_clip`
+checks the CRC of every frame it returns: damaged bytes (a disk error, a zero-filled block) are reported
+in one line and the entry is decoded again. File names are hashes, whatever the video's name.
+:func:`build_cache` fills the cache in parallel over videos and skips videos already done.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Sequence
@@ -20,10 +24,13 @@ import numpy as np
 from vfp.data.video import VideoEntry, VideoReadError, decoder_name, read_all
 from vfp.fileio import atomic_open, warn
 
+MAGIC = b"VFPCRC01"  # ends every entry, after the per-frame CRC-32s (little-endian uint32)
+
 
 def cache_path(video: VideoEntry, cache_dir: Path, size: tuple[int, int] | None, decoder: str | None = None) -> Path:
-    """``<cache>/<H>x<W>/<Class>/<stem>-<hash of full path, size, mtime, frames, backend>.npy``
-    (``<cache>/source/...`` for frames at their own size, ``size=None``).
+    """``<cache>/<H>x<W>/<xx>/<hash>.npy`` (``<cache>/source/...`` for frames at their own size, ``size=None``);
+    the hash covers the video's full path, its size and mtime, the frame count, the backend and the
+    entry format, so any file name the OS accepts gives a short, valid cache name.
 
     The file's size and mtime are in the key: a video regenerated or replaced at the same path (another
     sample seed, another folder copy) gets a new entry instead of the old frames. The decoder backend
@@ -34,41 +41,80 @@ def cache_path(video: VideoEntry, cache_dir: Path, size: tuple[int, int] | None,
         stamp = f"{st.st_size}:{st.st_mtime_ns}"
     except OSError:
         stamp = "missing"
-    key = f"{os.fspath(video.path)}\0{stamp}\0{video.n_frames}\0{decoder_name(decoder)}"
-    digest = hashlib.sha1(key.encode()).hexdigest()[:8]
+    key = f"{os.fsencode(video.path)!r}\0{stamp}\0{video.n_frames}\0{decoder_name(decoder)}\0{MAGIC!r}"
+    digest = hashlib.sha1(key.encode()).hexdigest()
     folder = f"{size[0]}x{size[1]}" if size else "source"
-    return Path(cache_dir) / folder / video.path.parent.name / f"{video.path.stem}-{digest}.npy"
+    return Path(cache_dir) / folder / digest[:2] / f"{digest}.npy"
 
 
 def cached_frames(video: VideoEntry, cache_dir: Path, size: tuple[int, int] | None,
                   decoder: str | None = None) -> np.ndarray:
     """Memory-mapped frames of ``video`` (at ``size``, None: its own), decoding and storing them first if
-    needed (or if the entry is bad)."""
+    needed (or if the entry is cut or lacks its checksums). Frame contents are checked by :func:`cached_clip`."""
     path = cache_path(video, cache_dir, size, decoder)
-    frames = _load(path, video.n_frames, size)
-    if frames is None:
+    entry = _load(path, video.n_frames, size)
+    if entry is None:
         _store(path, read_all(video.path, size, video.n_frames, decoder))
-        frames = np.load(path, mmap_mode="r")
-    return frames
+        entry = _load(path, video.n_frames, size)
+        if entry is None:
+            raise VideoReadError(f"cache entry {path} cannot be read back after writing it")
+    return entry
 
 
-def _load(path: Path, n_frames: int, size: tuple[int, int] | None) -> np.ndarray | None:
-    """The memory-mapped entry, or None if it is missing, unreadable or of another shape (any H, W when
-    ``size`` is None)."""
+def cached_clip(video: VideoEntry, cache_dir: Path, size: tuple[int, int] | None, indices: np.ndarray,
+                decoder: str | None = None) -> np.ndarray:
+    """Frames ``indices`` of ``video`` from its cache entry, uint8 [T, H, W, 3], each checked against its
+    CRC-32; a damaged entry is reported in one line, decoded again and read again."""
+    path = cache_path(video, cache_dir, size, decoder)
+    for _ in range(2):
+        frames = cached_frames(video, cache_dir, size, decoder)
+        crcs = _crcs(path, len(frames))
+        out = np.ascontiguousarray(frames[indices])
+        bad = [int(i) for i, frame in zip(indices, out) if zlib.crc32(frame) != int(crcs[i])]
+        if not bad:
+            return out
+        warn(f"cache entry {path} of {video.path} is damaged (frame {bad[0]} fails its checksum); "
+             f"decoding the video again")
+        path.unlink(missing_ok=True)
+    raise VideoReadError(f"cache entry {path} is damaged again right after decoding: check the disk of "
+                         f"{Path(cache_dir)}")
+
+
+def _load(path: Path, n_frames: int, size: tuple[int, int] | None) -> np.memmap | None:
+    """The memory-mapped frames, or None if the entry is missing, unreadable, of another
+    shape (any H, W when ``size`` is None) or without its full CRC trailer."""
     try:
         frames = np.load(path, mmap_mode="r")
+        file_size = path.stat().st_size
+        with open(path, "rb") as handle:
+            handle.seek(file_size - len(MAGIC))
+            magic = handle.read(len(MAGIC))
     except (OSError, ValueError, EOFError):
         return None
     shape = (n_frames, *size, 3) if size else (n_frames, *frames.shape[1:3], 3)
-    return frames if frames.shape == shape and frames.dtype == np.uint8 else None
+    if frames.shape != shape or frames.dtype != np.uint8 or magic != MAGIC:
+        return None
+    if file_size != frames.offset + frames.nbytes + 4 * n_frames + len(MAGIC):
+        return None
+    return frames
+
+
+def _crcs(path: Path, n_frames: int) -> np.ndarray:
+    """The per-frame CRC-32s stored at the end of entry ``path``."""
+    trailer = 4 * n_frames + len(MAGIC)
+    with open(path, "rb") as handle:
+        handle.seek(-trailer, os.SEEK_END)
+        return np.frombuffer(handle.read(4 * n_frames), dtype="<u4")
 
 
 def _store(path: Path, frames: np.ndarray) -> None:
-    # Atomic (readers never see a half file) but not fsynced: an entry a power cut leaves empty or short
-    # fails _load's checks and is decoded again, and an fsync per video cost up to a quarter of the fill
-    # time for short videos (benchmarks/decode.py).
-    with atomic_open(path, durable=False) as handle:
+    """Write ``frames`` + their CRC-32s atomically and durably (fsync: a power cut cannot leave a renamed
+    entry whose blocks never reached the disk)."""
+    frames = np.ascontiguousarray(frames, dtype=np.uint8)
+    crcs = np.array([zlib.crc32(frame) for frame in frames], dtype="<u4")
+    with atomic_open(path) as handle:
         np.save(handle, frames)
+        handle.write(crcs.tobytes() + MAGIC)
 
 
 def _fill_one(args: tuple[VideoEntry, Path, tuple[int, int] | None, str]) -> tuple[str, str | None]:

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vfp.data.cache import cached_frames
+from vfp.data.cache import cached_clip
 from vfp.data.video import VideoEntry, VideoReadError, decoder_name, frame_size, probe, read_frames
 from vfp.fileio import warn
 from vfp.frames import to_model
@@ -193,14 +193,13 @@ class ClipDataset(Dataset):
     def _frames(self, video: VideoEntry, indices: np.ndarray, item: int) -> np.ndarray:
         """uint8 [T, H, W, 3] of ``indices``, cut to this item's crop window when ``crop`` is set."""
         if self.cache_dir is not None:
-            frames = cached_frames(video, self.cache_dir, self.size, self.decoder)
+            frames = cached_clip(video, self.cache_dir, self.size, indices, self.decoder)  # checksums checked
         else:
             frames = read_frames(video.path, indices, self.size, self.decoder)
-            indices = np.arange(len(indices))
         if self.crop is None:
-            return np.asarray(frames[indices])
+            return frames
         y, x = self.window(frames.shape[1:3], item)
-        return np.ascontiguousarray(frames[indices, y:y + self.crop[0], x:x + self.crop[1]])
+        return np.ascontiguousarray(frames[:, y:y + self.crop[0], x:x + self.crop[1]])
 
     def window(self, frame_size: tuple[int, int], item: int) -> tuple[int, int]:
         """Top-left corner ``(y, x)`` of item ``item``'s crop in frames of ``frame_size`` (inside them)."""

@@ -31,7 +31,8 @@ from ignite.handlers import Checkpoint
 from ignite.handlers.checkpoint import BaseSaveHandler
 
 from vfp.config import Config, to_dict
-from vfp.fileio import atomic_save, atomic_write_text
+from vfp.errors import VfpError
+from vfp.fileio import atomic_save, atomic_write_text, zip_damage
 
 CHECKPOINT_RE = re.compile(r"^checkpoint_(\d+)\.pt$")
 BEST_RE = re.compile(r"^best_model_(\d+)_(?:gain|psnr)_t1=(-?[0-9.]+|-?inf|nan)\.pt$")  # handlers.selection's files
@@ -175,11 +176,14 @@ def prepare_run_dir(run_dir: Path, params: Mapping[str, Any], *, resume: bool, l
 def load_latest(run_dir: Path, to_load: Mapping[str, Any], *, log: Callable[[str], None] = print) -> Path | None:
     """Load the newest readable ``checkpoint_*.pt`` into ``to_load``; return its path (None if none).
 
-    An unreadable file (truncated, garbage, missing objects) is renamed ``<name>.corrupt`` with a
-    one-line warning, and the previous checkpoint is tried.
+    An unreadable file (truncated, garbage, a record failing its CRC-32, missing objects) is renamed
+    ``<name>.corrupt`` with a one-line warning, and the previous checkpoint is tried.
     """
     for _, path in reversed(checkpoint_files(run_dir)):
         try:
+            damage = zip_damage(path)  # damaged bytes that torch.load would read as other weights
+            if damage:
+                raise ValueError(damage)
             obj = torch.load(path, map_location="cpu", weights_only=True)
             if not isinstance(obj, Mapping):
                 raise ValueError("not a checkpoint dict")
@@ -195,6 +199,23 @@ def load_latest(run_dir: Path, to_load: Mapping[str, Any], *, log: Callable[[str
         Checkpoint.load_objects(to_load=dict(to_load), checkpoint=obj)
         return path
     return None
+
+
+def load_weights(path: Path, what: str) -> dict[str, Any]:
+    """The state dict saved in ``path`` (``what`` names it in messages); a missing or damaged file is a
+    one-line VfpError (a damaged one is renamed ``<name>.corrupt`` first)."""
+    path = Path(path)
+    damage = "missing" if not path.is_file() else zip_damage(path)
+    if damage is None:
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - any unreadable file is reported the same way
+            damage = str(err).splitlines()[0][:100] if str(err) else type(err).__name__
+    if path.is_file():
+        os.replace(path, path.with_name(path.name + ".corrupt"))
+    raise VfpError(f"{what} {path} is {damage if damage == 'missing' else 'damaged (' + damage + ')'}"
+                   f"{'; moved to ' + path.name + '.corrupt' if damage != 'missing' else ''}: the run cannot "
+                   f"export it; train again from the start (train.resume: never once, or remove {path.parent})")
 
 
 # ---------------------------------------------------------------- handler

@@ -72,9 +72,11 @@ class NanGuard:
     (``last_checkpoint()`` gives its path, or None).
     """
 
-    def __init__(self, last_checkpoint: Callable[[], object] = lambda: None, log: Callable[[str], None] = print):
+    def __init__(self, last_checkpoint: Callable[[], object] = lambda: None, log: Callable[[str], None] = print,
+                 resumed_from: str = ""):
         self.last_checkpoint = last_checkpoint
         self.log = log
+        self.resumed_from = str(resumed_from or "")
 
     def attach(self, engine: Engine) -> None:
         engine.state.nan_key = None
@@ -90,9 +92,7 @@ class NanGuard:
             except (TypeError, ValueError):
                 continue
             if not math.isfinite(value):
-                last = self.last_checkpoint()
-                where = (f"resume from the last good checkpoint {last} (lower the lr or grad_clip first)"
-                         if last else "no checkpoint was saved yet")
+                where = self._advice(self.last_checkpoint())
                 engine.state.nan_key = key
                 engine.state.nan_message = (
                     f"training stopped: loss '{key}' became {value} at epoch {engine.state.epoch}, "
@@ -101,3 +101,15 @@ class NanGuard:
                 self.log(engine.state.nan_message)
                 engine.terminate()
                 return
+
+    def _advice(self, last: object) -> str:
+        """What to resume from: never the checkpoint this run resumed from when no other was saved since
+        (a deterministic run from it reaches the same NaN; its bytes may be damaged)."""
+        if not last:
+            return "no checkpoint was saved yet"
+        if self.resumed_from and str(last) == self.resumed_from:
+            return (f"the run resumed from {last} and no checkpoint was saved since, so resuming from it again "
+                    "ends the same way (its bytes may be damaged): move it aside to resume from the one before, "
+                    "or lower the lr or grad_clip and start again (train.resume: never)")
+        return f"resume from the last good checkpoint {last} (lower the lr or grad_clip first)"
+
