@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vfp.config import parse_config
 from vfp.errors import VfpError
 from vfp.handlers.checkpoint import best_files, checkpoint_files
 from vfp.modelio import load_trained
+from vfp.models.params import parse_model_config
 from vfp.training import train
 
 SIZE = 16
@@ -35,7 +35,7 @@ class Squares(torch.utils.data.Dataset):
         return {"frames": f, "video": f"v_Sq_g01_c{i:02d}", "start": 0}
 
 
-CFG = parse_config({"model": "seq2seq", "data": {"size": [SIZE, SIZE]}, "evaluate": {"horizon": 2},
+CFG = parse_model_config({"model": "seq2seq", "data": {"size": [SIZE, SIZE]}, "evaluate": {"horizon": 2},
                     "train": {"epochs": 3, "batch_size": 4, "num_workers": 0, "snapshot_videos": 0},
                     "seq2seq": {"n_output": 2, "net": {"n_input": 2, "embed": 8, "hidden": [8], "stride": 4}}})
 
