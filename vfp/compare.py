@@ -25,6 +25,7 @@ import torch
 from vfp.config import Config, decode_size
 from vfp.data.video import frame_size
 from vfp.errors import VfpError
+from vfp.modelio import load_trained
 
 __all__ = ["Experiment", "list_experiments", "merge_twins", "differing_params", "predict_clips", "compare"]
 
@@ -160,10 +161,6 @@ def differing_params(exps: list[Experiment]) -> list[str]:
 
 def _load(model_bytes: bytes):
     """``(model, meta)`` from a model file's bytes (through a temp file for ``load_trained``)."""
-    try:
-        from vfp.modelio import load_trained
-    except ImportError:  # pragma: no cover - before the model-file module existed
-        from vfp.training import load_trained
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.pt"
         path.write_bytes(model_bytes)
