@@ -5,8 +5,10 @@ For every clip (2 context frames + 4 targets, every ``--interval``-th frame) it 
 (``H,W``: frames resized as ``data.size`` does). PSNR is of the MSE pooled over the clips, per step
 (the evaluation's ``psnr_t{k}``). Writes ``benchmarks/results/flow_methods_<name>.json``.
 
-    python benchmarks/flow_methods.py --name ucf101-mini --list ../shared/fixtures/ucf101-mini/ucfTrainTestlist/testlist01.txt
-    python benchmarks/flow_methods.py --name real --videos ../shared/fixtures/real ../shared/fixtures/real-more --clips 8
+    python benchmarks/flow_methods.py --name ucf101-mini --clips 2 \
+        --list ../shared/fixtures/ucf101-mini/ucfTrainTestlist/testlist01.txt
+    python benchmarks/flow_methods.py --name real --clips 8 --presets ultrafast fast medium \
+        --videos ../shared/fixtures/real ../shared/fixtures/real-more
 """
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from common import REPO, RESULTS, machine, table  # noqa: F401  (common puts the repo on sys.path)
+
 from vfp import flow as fl
 from vfp.data.video import VIDEO_EXTENSIONS, probe, read_frames
 from vfp.frames import to_model, to_pixels

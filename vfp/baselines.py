@@ -11,7 +11,8 @@
 Per clip the evaluation also needs the moving-area mask (``evaluate.mask``: ``difference`` = true
 frames change by more than ``moving_threshold`` grey levels; ``flow`` = Farneback flow from the last
 context frame to the target frame longer than ``flow_threshold`` pixels: the protocol's mask, Farneback
-whatever ``flow.method`` says, so the moving area stays the same when the baseline's method changes) and ``keep`` (frames that
+whatever ``flow.method`` says, so the moving area stays the same when the baseline's method changes) and
+``keep`` (frames that
 copy-last reproduces below ``skip_above_db``; the others are left out of moving-area metrics).
 All of it depends on the test clips, the protocol and the flow method only, never on the model: :class:`BaselineCache`
 stores it once per (test clips, protocol, size) and every later evaluation reuses it.
@@ -28,7 +29,7 @@ import torch
 
 from vfp import flow as fl
 from vfp.fileio import atomic_save, warn
-from vfp.frames import to_model, to_pixels
+from vfp.frames import to_pixels
 from vfp.metrics import copy_last_prediction, moving_mask, per_step_metrics, psnr_frames
 
 __all__ = ["COPY_LAST", "FLOW", "NAMES", "LABELS", "CACHE_VERSION", "copy_last", "flow_extrapolation",
@@ -52,7 +53,8 @@ def flow_extrapolation(context: torch.Tensor, horizon: int, method: str = "farne
     return fl.extrapolate(context, horizon, method, preset)
 
 
-def predictors(method: str = "farneback", preset: str = "medium") -> dict[str, Callable[[torch.Tensor, int], torch.Tensor]]:
+def predictors(method: str = "farneback",
+               preset: str = "medium") -> dict[str, Callable[[torch.Tensor, int], torch.Tensor]]:
     """``{baseline name: predict(context, horizon)}`` with the flow baseline on ``method`` (``preset``: DIS)."""
     return {COPY_LAST: copy_last, FLOW: lambda context, horizon: flow_extrapolation(context, horizon, method, preset)}
 

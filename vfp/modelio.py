@@ -15,8 +15,8 @@ from torch import nn
 from vfp.engines.common import unwrap
 from vfp.errors import VfpError
 from vfp.fileio import atomic_save, check_writable, zip_damage
-from vfp.models.registry import REGISTRY, build_model, get_spec, load_plugins
-from vfp.schema import as_kwargs
+from vfp.models.base import base_meta, build_predictor, predictor_from_config
+from vfp.models.registry import REGISTRY, get_spec, load_plugins
 
 MODEL_FILE = "model.pt"
 MODEL_FORMAT = "vfp-model/1"
@@ -26,12 +26,13 @@ __all__ = ["MODEL_FILE", "MODEL_FORMAT", "check_writable", "load_trained", "load
 
 def save_trained(path: Path, name: str, net: Mapping[str, Any], model: nn.Module, *,
                  n_output: int, extra: Mapping[str, Any] | None = None) -> Path:
-    """Write the evaluation file atomically: ``{"format", "model", "net", "state_dict", "n_input", ...}``."""
+    """Write the evaluation file atomically: ``{"format", "model", "net", "base", "state_dict", "n_input", ...}``
+    (``base``/``flow``: the prediction the model corrects, :mod:`vfp.models.base`)."""
     plain = unwrap(model)
     module = REGISTRY[name].module if name in REGISTRY else type(plain).__module__
     data = {"format": MODEL_FORMAT, "model": name, "module": module, "net": dict(net),
             "state_dict": {k: v.detach().cpu() for k, v in plain.state_dict().items()},
-            "n_input": int(plain.n_input), "n_output": int(n_output), **dict(extra or {})}
+            "n_input": int(plain.n_input), "n_output": int(n_output), **base_meta(plain), **dict(extra or {})}
     return atomic_save(Path(path), data)
 
 
@@ -58,7 +59,7 @@ def load_trained(path: str | Path, map_location: str | torch.device = "cpu") -> 
     if data.get("model") not in REGISTRY and isinstance(data.get("module"), str):
         load_plugins([data["module"]])  # a plugin model: its module registers it (vfp predict without params)
     try:
-        model = build_model(data["model"], **data["net"])
+        model = build_predictor(data["model"], data["net"], data.get("base"), data.get("flow"))
         model.load_state_dict(data["state_dict"])
     except (KeyError, ValueError, TypeError, RuntimeError) as err:
         raise VfpError(f"{path}: model file does not match model {data.get('model')!r} "
@@ -70,4 +71,4 @@ def load_untrained(cfg: Any) -> nn.Module | None:
     """The selected model built from its params section when its recipe trains nothing (else None)."""
     if get_spec(cfg.model).section.trains:
         return None
-    return build_model(cfg.model, **as_kwargs(cfg.model_section().net)).eval()
+    return predictor_from_config(cfg).eval()

@@ -48,11 +48,10 @@ from vfp.handlers.progress import NanGuard, Progress
 from vfp.handlers.selection import Selection
 from vfp.handlers.snapshots import Snapshots
 from vfp.modelio import MODEL_FILE, check_writable, save_trained
+from vfp.models.base import predictor_from_config
 from vfp.models.params import parse_model_config
-from vfp.models.registry import build_model, get_spec
+from vfp.models.registry import get_spec
 from vfp.recipes import Built, Context, as_kwargs, get_recipe
-
-
 
 # ---------------------------------------------------------------- data
 
@@ -336,7 +335,7 @@ def _export(cfg: Config, run: _Run, model: nn.Module, trainer: Engine, ckpt: Che
                    beat_copy_last=chosen["beat_copy_last"], weights=source, model_path=str(run.run_dir / MODEL_FILE))
     if run.rank == 0:
         section = cfg.model_section()
-        final = build_model(cfg.model, **as_kwargs(section.net))
+        final = predictor_from_config(cfg)
         final.load_state_dict(weights)
         save_trained(run.run_dir / MODEL_FILE, cfg.model, as_kwargs(section.net), final, n_output=section.n_output,
                      extra={"epoch": chosen["epoch"], "phase": chosen["phase"], "weights": source,
@@ -390,7 +389,7 @@ def train(cfg: Config, *, split_dir: Path = Path("data/split"), out_dir: Path | 
         check_writable(run.run_dir)
     manual_seed(cfg.seed)
     section, recipe = cfg.model_section(), get_recipe(get_spec(cfg.model).recipe)
-    model = build_model(cfg.model, **as_kwargs(section.net))
+    model = predictor_from_config(cfg)
     if not recipe.trains:
         return _export_untrained(cfg, run, model)
     run.device = idist.device() if run.world > 1 else resolve_device(cfg.train.device)

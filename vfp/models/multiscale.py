@@ -104,10 +104,11 @@ class MultiScaleGenerator(nn.Module):
                 nn.init.zeros_(layers[-1].bias)
             self.stages.append(nn.Sequential(*layers))
 
-    def make_discriminator(self, size: int, **kwargs) -> "MultiScaleDiscriminator":
-        """The discriminator that goes with this generator, for ``size`` x ``size`` finest-scale frames."""
-        return MultiScaleDiscriminator(channels=self.channels, n_input=self.n_input, scales=list(self.scales),
-                                       size=size, **kwargs)
+    def make_discriminator(self, size: int, n_input: int | None = None, **kwargs) -> "MultiScaleDiscriminator":
+        """The discriminator that goes with this generator, for ``size`` x ``size`` finest-scale frames;
+        ``n_input``: context frames a conditional one reads (default: the generator's)."""
+        return MultiScaleDiscriminator(channels=self.channels, n_input=n_input or self.n_input,
+                                       scales=list(self.scales), size=size, **kwargs)
 
     def scale_sizes(self, h: int, w: int) -> list[tuple[int, int]]:
         """Run-time (h_k, w_k) of every stage for frames of size h x w."""

@@ -15,9 +15,10 @@ from typing import Any, Mapping
 
 from vfp.config import SETTINGS, Config, load_config, parse_config
 from vfp.errors import ConfigError, VfpError
+from vfp.models.base import predictor_from_config
 from vfp.models.contract import frame_size_problem
 from vfp.models.registry import get_spec, load_plugins, registered
-from vfp.schema import as_kwargs, build
+from vfp.schema import build
 
 __all__ = ["check_selected_model", "load_model_config", "parse_model_config", "resolve_models"]
 
@@ -60,9 +61,9 @@ def check_selected_model(cfg: Config) -> None:
     ``train.crop``), its section's ``check_model``; ConfigError naming the key."""
     name, section = cfg.model, cfg.model_section()
     try:
-        model = get_spec(name).cls(**as_kwargs(section.net))
+        model = predictor_from_config(cfg)
     except (ValueError, TypeError) as err:
-        raise ConfigError(f"{cfg.source}: {name}.net: {err}") from None
+        raise ConfigError(f"{cfg.source}: {name}.{'base' if 'base flow' in str(err) else 'net'}: {err}") from None
     stride = getattr(model, "stride", 1)
     sizes = [("data.size", cfg.data.size)] if cfg.data.size != "source" else []
     sizes += [("train.crop", (cfg.train.crop,) * 2)] if cfg.train.crop else []

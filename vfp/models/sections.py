@@ -32,9 +32,11 @@ class LrSchedule(Params):
 
 @dataclass(frozen=True)
 class Section(Params):
-    """Fields every model section has: ``lr``, ``n_output``, ``weight_decay`` (AdamW when > 0),
-    ``lr_schedule`` and ``net`` (the constructor keywords)."""
+    """Fields every model section has: ``base`` (the baseline whose prediction the model corrects:
+    vfp.models.base), ``lr``, ``n_output``, ``weight_decay`` (AdamW when > 0), ``lr_schedule`` and ``net``
+    (the constructor keywords)."""
 
+    base: Literal["copy_last", "flow"] = "copy_last"
     lr: float = bounded(0.001, ge=0)
     n_output: int = bounded(1, ge=1)
     weight_decay: float = bounded(0.0, ge=0)
