@@ -135,3 +135,15 @@ def test_the_flow_base_reads_at_least_two_frames():
         FlowBase(build_predictor("copy_last", {"n_input": 2}), n_input=1)
     assert as_kwargs(parse_config({}).model_section("copy_last").net) == {"n_input": 1}
     assert build_predictor("copy_last", {"n_input": 1}, "flow").n_input == 2  # the flow needs two frames
+
+
+def test_export_refuses_a_model_on_the_flow_base(tmp_path):
+    from vfp.errors import VfpError
+    from vfp.export import export_model
+
+    model = build_predictor("autoencoder", {"n_input": 2, "features": [8, 16]}, "flow")
+    path = save_trained(tmp_path / "model.pt", "autoencoder", {"n_input": 2, "features": [8, 16]}, model,
+                        n_output=1, extra={"size": [16, 16], "interval": 1})
+    with pytest.raises(VfpError, match="computes outside PyTorch") as err:
+        export_model(path, tmp_path / "m.pt", "torchscript", (16, 16))
+    assert "\n" not in str(err.value) and not (tmp_path / "m.pt").exists()
