@@ -93,10 +93,11 @@ class FlowBase(nn.Module):
         return torch.stack(preds, dim=1)
 
 
-def build_predictor(name: str, net: Mapping[str, Any], base: str = "copy_last",
+def build_predictor(name: str, net: Mapping[str, Any], base: str | None = "copy_last",
                     flow: Mapping[str, str] | None = None) -> nn.Module:
-    """The model ``name`` built from its ``net`` keywords on ``base`` (``flow``: ``{method, preset}``)."""
-    if base == "copy_last":
+    """The model ``name`` built from its ``net`` keywords on ``base`` (None: ``copy_last``; ``flow``:
+    ``{method, preset}``)."""
+    if base in (None, "copy_last"):
         return build_model(name, **net)
     if base != "flow":
         raise ValueError(f"base must be one of {', '.join(BASES)}, got {base!r}")
