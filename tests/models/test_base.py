@@ -11,19 +11,20 @@ import yaml
 
 from tests.conftest import in_ci
 from vfp.baselines import flow_extrapolation
-from vfp.config import ConfigError, parse_config
 from vfp.engines.supervised import create_supervised_trainer
+from vfp.errors import ConfigError
 from vfp.frames import to_model
 from vfp.modelio import load_trained, save_trained
 from vfp.models.base import FlowBase, base_meta, build_predictor, predictor_from_config
+from vfp.models.params import parse_model_config as parse_config
 from vfp.models.registry import get_spec
 from vfp.models.warp import WarpNet
-from vfp.recipes import as_kwargs, get_recipe
+from vfp.schema import as_kwargs
 
 REPO = Path(__file__).resolve().parents[2]
 PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
 LEARNED = sorted(k for k, v in PARAMS.items() if isinstance(v, dict) and "net" in v
-                 and get_recipe(get_spec(k).recipe).trains)
+                 and get_spec(k).section.trains)
 
 
 def real_clips(n_frames: int = 7, size: tuple[int, int] = (64, 96)) -> torch.Tensor:
@@ -116,7 +117,7 @@ def test_a_model_on_the_flow_base_learns():
 
 def test_gan_on_the_flow_base_trains_with_a_conditional_discriminator():
     from vfp.engines.gan import create_gan_trainer
-    from vfp.recipes.gan import GanLoss, GanSchedule
+    from vfp.models.sections import GanLoss, GanSchedule
 
     torch.manual_seed(0)
     gen = build_predictor("multiscale_gan", {"n_input": 2, "scales": [8, 16], "features": [[8], [8]],
