@@ -242,10 +242,17 @@ def _selection(selected: Mapping | None) -> list[str]:
     """Which epoch's weights were exported and why (vfp.handlers.selection), from the training summary."""
     if not selected:
         return []
-    gain = selected.get("val_gain_t1")
-    gain_text = f" (validation gain over copy-last at t+1: {gain:+.3f} dB)" if isinstance(gain, (int, float)) else ""
-    return [f'<p id="selection">Exported weights: epoch {_e(selected.get("epoch"))} '
-            f'[{_e(selected.get("phase"))}]{_e(gain_text)}: {_e(selected.get("why", ""))}.</p>']
+    gains = [f"over {label} {selected[key]:+.3f} dB" for key, label in (("val_gain_t1", "copy-last"),
+                                                                       ("val_gain_flow_t1", "flow"))
+             if isinstance(selected.get(key), (int, float))]
+    gain_text = f" (validation gain at t+1 {', '.join(gains)})" if gains else ""
+    out = [f'<p id="selection">Exported weights: epoch {_e(selected.get("epoch"))} '
+           f'[{_e(selected.get("phase"))}]{_e(gain_text)}: {_e(selected.get("why", ""))}.</p>']
+    verdict = list(selected.get("verdict") or [])
+    if verdict:  # the plain verdict: no epoch beat flow; the model never left its start
+        text = "; ".join(verdict)
+        out.append(f'<p id="verdict" class="note"><strong>{_e(text[:1].upper() + text[1:])}.</strong></p>')
+    return out
 
 
 def _gallery(out_dir: Path, gif_pairs: Sequence[tuple]) -> list[str]:

@@ -3,9 +3,9 @@
 Output folder (``models/<model>/`` by default; only rank 0 writes):
 
 * ``checkpoint_<iteration>.pt``  last ``train.n_saved`` resumable checkpoints (see handlers.checkpoint)
-* ``best_model_<epoch>_gain_t1=<dB>.pt``  weights of the selected epoch (best validation gain over
-  copy-last at t+1 among the exportable epochs, epoch 0 included for models that start as copy-last;
-  see handlers.selection)
+* ``best_model_<epoch>_gain_best_t1=<dB>.pt``  weights of the selected epoch (best validation gain over
+  the stronger of copy-last and flow at t+1 among the exportable epochs, epoch 0 included when the
+  untrained model predicts one of them exactly; see handlers.selection)
 * ``config.json``                the params defining the run + hash (resume guard)
 * ``model.pt``                   what evaluate / ``vfp predict`` load (:func:`load_trained`)
 * ``snapshots/epoch_NNN/`` and ``snapshots/latest/``  GIF pairs
@@ -29,6 +29,7 @@ from ignite.utils import manual_seed
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from vfp.baselines import FLOW, predictors
 from vfp.config import Config, decode_size, to_dict
 from vfp.engines.common import resolve_device, setup_backends
 from vfp.engines.supervised import create_evaluator
@@ -45,7 +46,7 @@ from vfp.handlers.checkpoint import (
 )
 from vfp.handlers.live import LiveLog
 from vfp.handlers.progress import NanGuard, Progress
-from vfp.handlers.selection import Selection
+from vfp.handlers.selection import Selection, verdicts
 from vfp.handlers.snapshots import Snapshots
 from vfp.modelio import MODEL_FILE, check_writable, save_trained
 from vfp.models.base import predictor_from_config
@@ -116,7 +117,7 @@ def _datasets(cfg: Config, split_dir: Path, n_input: int, n_output: int, multipl
     # validation: starts every `interval` frames, at most VAL_CLIPS (a fixed subset), never augmented
     val_videos = read_split(split_dir, "val")
     window = common_window(val_videos, multiple) if size is None and val_videos else None
-    val = ClipDataset(val_videos, n_input + cfg.evaluate.horizon, cfg.data.interval, size, seed=cfg.seed,
+    val = ClipDataset(val_videos, max(n_input, 2) + cfg.evaluate.horizon, cfg.data.interval, size, seed=cfg.seed,
                       cache_dir=cache, starts="all", stride=cfg.data.interval, max_clips=VAL_CLIPS,
                       crop=window, crop_at="center")
     if len(train) == 0:
@@ -241,7 +242,7 @@ def _attach_validation(cfg: Config, run: _Run, trainer: Engine, eval_model: nn.M
     if data.val is None:
         return None
     evaluator = create_evaluator(eval_model, n_input=n_input, horizon=cfg.evaluate.horizon, device=run.device,
-                                 amp=cfg.train.amp)
+                                 amp=cfg.train.amp, flow=predictors(cfg.flow.method, cfg.flow.preset)[FLOW])
     validated: set[int] = set()
 
     @trainer.on(Events.EPOCH_COMPLETED(every=cfg.train.val_every) | Events.COMPLETED)
@@ -255,7 +256,7 @@ def _attach_validation(cfg: Config, run: _Run, trainer: Engine, eval_model: nn.M
 
 
 def _validate_start(trainer: Engine, evaluator: Engine | None, data: _Loaders) -> None:
-    """Validate the untrained model (epoch 0: a candidate for export when it predicts copy-last).
+    """Validate the untrained model (epoch 0: a candidate for export when it predicts a baseline exactly).
 
     Runs before ``trainer.run`` (dvclive is not open yet: the val curves start at epoch 1); it
     draws nothing from the global RNG (eval mode, the loader has its own generator)."""
@@ -314,13 +315,13 @@ def _selected_weights(model: nn.Module, trainer: Engine, selection: Selection, l
     a selected epoch whose file is missing or damaged is a one-line error, never another epoch's weights."""
     chosen = selection.decision()
     if chosen is not None:
-        file = chosen.get("weights_file") or selection.run_dir / f"best_model_{chosen['epoch']}_gain_t1=*.pt"
+        file = chosen.get("weights_file") or selection.run_dir / f"best_model_{chosen['epoch']}_gain_best_t1=*.pt"
         weights = load_weights(Path(file), f"the selected epoch's ({chosen['epoch']}) weights") if load else {}
         return weights, chosen
     last_phase = selection.phase_of(trainer.state.epoch) if trainer.state.epoch else "start"
     why = ("no validation data: exported the last epoch" if chosen is None and not selection.history else
            "no validated epoch may be exported (see history): exported the last epoch")
-    return model.state_dict(), {"epoch": trainer.state.epoch, "phase": last_phase, "beat_copy_last": None,
+    return model.state_dict(), {"epoch": trainer.state.epoch, "phase": last_phase, **verdicts(selection.history),
                                 "why": why, "weights_file": None, "history": list(selection.history)}
 
 
@@ -332,7 +333,10 @@ def _export(cfg: Config, run: _Run, model: nn.Module, trainer: Engine, ckpt: Che
     run.say(f"exporting epoch {chosen['epoch']} [{chosen['phase']}]: {chosen['why']}")
     summary.update(interrupted=False, checkpoint=str(ckpt.last_checkpoint) if ckpt.last_checkpoint else None,
                    selected=chosen, exported_epoch=chosen["epoch"], exported_phase=chosen["phase"],
-                   beat_copy_last=chosen["beat_copy_last"], weights=source, model_path=str(run.run_dir / MODEL_FILE))
+                   beat_copy_last=chosen["beat_copy_last"], beat_flow=chosen["beat_flow"],
+                   left_start=chosen["left_start"], weights=source, model_path=str(run.run_dir / MODEL_FILE))
+    for line in chosen["verdict"]:  # said plainly, apart from the why: no epoch beat flow / never left its start
+        run.say(line)
     if run.rank == 0:
         section = cfg.model_section()
         final = predictor_from_config(cfg)

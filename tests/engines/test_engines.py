@@ -171,3 +171,22 @@ def test_evaluator_psnr_t1_and_copy_last_value():
     assert abs(evaluator.state.metrics["psnr_t1"] - expected) < 1e-3
     assert evaluator.state.metrics["psnr_t2"] == pytest.approx(100.0)
     assert evaluator.state.metrics["psnr_mean"] == pytest.approx((expected + 100.0) / 2, abs=1e-3)
+
+
+def test_evaluator_scores_the_flow_baseline_beside_copy_last():
+    from tests.test_baselines import translating_clip
+    from vfp.baselines import predictors
+    from vfp.models.base import build_predictor
+
+    frames = translating_clip(5, dx=2, dy=1).expand(2, -1, -1, -1, -1)  # 3 context + 2 targets, a pure pan
+    last = build_model("copy_last", n_input=1)
+    m = create_evaluator(last, n_input=1, horizon=2, flow=predictors("dis")["flow"])
+    m.run([{"frames": frames[:, 1:]}])  # 2 context frames: the model reads one, the flow baseline two
+    m = m.state.metrics
+    assert m["flow_psnr_t1"] > m["copy_last_psnr_t1"] + 10 and m["copy_last_diff_t1"] == 0
+    assert m["gain_best_t1"] == pytest.approx(m["psnr_t1"] - m["flow_psnr_t1"])
+    assert m["gain_flow_t2"] == pytest.approx(m["psnr_t2"] - m["flow_psnr_t2"])
+    on_flow = build_predictor("copy_last", {"n_input": 1}, "flow", {"method": "dis"})
+    ev = create_evaluator(on_flow, n_input=2, horizon=2, flow=predictors("dis")["flow"])
+    ev.run([{"frames": frames}])
+    assert ev.state.metrics["flow_diff_t1"] == 0 and ev.state.metrics["gain_best_t1"] == pytest.approx(0, abs=1e-9)

@@ -6,7 +6,7 @@ Files in the run folder:
   (torch CPU/CUDA, numpy, python ``random``), AMP scalers; written through :mod:`vfp.fileio`
   (temp file in the same folder, fsync, rename), so a kill during a save leaves at most a
   ``.*.tmp`` file, which is never picked up (and is removed at the next start).
-* ``best_model_<epoch>_gain_t1=<score>.pt``  the selected epoch's weights (written by handlers.selection).
+* ``best_model_<epoch>_gain_best_t1=<score>.pt``  the selected epoch's weights (written by handlers.selection).
 * ``config.json``  the params that define the run (see :func:`run_params`) and their hash.
 
 A checkpoint is never written while the weights hold NaN/inf or after the NaN guard fired.
@@ -35,7 +35,8 @@ from vfp.errors import VfpError
 from vfp.fileio import atomic_save, atomic_write_text, zip_damage
 
 CHECKPOINT_RE = re.compile(r"^checkpoint_(\d+)\.pt$")
-BEST_RE = re.compile(r"^best_model_(\d+)_(?:gain|psnr)_t1=(-?[0-9.]+|-?inf|nan)\.pt$")  # handlers.selection's files
+# handlers.selection's files
+BEST_RE = re.compile(r"^best_model_(\d+)_(?:gain_best|gain|psnr)_t1=(-?[0-9.]+|-?inf|nan)\.pt$")
 CONFIG_FILE = "config.json"
 # train keys that do not change what a given epoch computes (so changing them keeps resuming)
 _NON_RESULT_TRAIN_KEYS = ("epochs", "num_workers", "val_every", "snapshot_every", "snapshot_videos",
