@@ -31,7 +31,7 @@ SAME_AS = 0.5  # grey levels (0-255): below this at every pixel, a model predict
 
 
 def same_as(metrics: Mapping[str, float]) -> str | None:
-    """The baseline (copy_last, flow) whose t+1 prediction the model reproduced on every validation pixel."""
+    """The baseline (copy-last or flow) whose t+1 prediction the model reproduced on every validation pixel."""
     for name in (COPY_LAST, FLOW):
         if float(metrics.get(f"{name}_diff_t1", math.inf)) < SAME_AS:
             return name
