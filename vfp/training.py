@@ -100,12 +100,12 @@ def _loader(dataset: Dataset, sampler: EpochSampler, batch_size: int, num_worker
     )
 
 
-def _datasets(cfg: Config, split_dir: Path, n_input: int, n_output: int, multiple: int = 1) -> tuple[Dataset, Dataset]:
+def _datasets(cfg: Config, split_dir: Path, n_input: int, n_output: int) -> tuple[Dataset, Dataset]:
     """Training clips (random starts or all starts, crops, strides, augmentation) and validation clips (fixed;
-    at ``data.size: source``, the central window of the size every validation video holds, sides multiples
-    of ``multiple``)."""
+    at ``data.size: source``, ``train.crop`` windows at fixed random places: full frames of every size
+    cannot share a batch, and cost up to ~20x a window on CPU)."""
     from vfp.data.augment import from_train_config
-    from vfp.data.clips import ClipDataset, common_window
+    from vfp.data.clips import ClipDataset
     from vfp.data.splits import read_split
 
     cache, tc, size = (Path(cfg.data.cache) if cfg.data.cache else None), cfg.train, decode_size(cfg.data.size)
@@ -115,11 +115,9 @@ def _datasets(cfg: Config, split_dir: Path, n_input: int, n_output: int, multipl
                         augment=from_train_config(tc), crop=(tc.crop,) * 2 if tc.crop else None,
                         steps=tuple(tc.stride), **starts)
     # validation: starts every `interval` frames, at most VAL_CLIPS (a fixed subset), never augmented
-    val_videos = read_split(split_dir, "val")
-    window = common_window(val_videos, multiple) if size is None and val_videos else None
-    val = ClipDataset(val_videos, max(n_input, 2) + cfg.evaluate.horizon, cfg.data.interval, size, seed=cfg.seed,
-                      cache_dir=cache, starts="all", stride=cfg.data.interval, max_clips=VAL_CLIPS,
-                      crop=window, crop_at="center")
+    val = ClipDataset(read_split(split_dir, "val"), max(n_input, 2) + cfg.evaluate.horizon, cfg.data.interval,
+                      size, seed=cfg.seed, cache_dir=cache, starts="all", stride=cfg.data.interval,
+                      max_clips=VAL_CLIPS, crop=(tc.crop,) * 2 if size is None else None)  # fixed: no set_epoch
     if len(train) == 0:
         raise VfpError(f"{split_dir}/train.txt: no video is long enough for {n_input + n_output} frames "
                        f"every {cfg.data.interval}")
@@ -185,11 +183,11 @@ class _Loaders:
 
 
 def _loaders(cfg: Config, run: _Run, split_dir: Path, n_input: int, n_output: int,
-             train_data: Dataset | None, val_data: Dataset | None, multiple: int = 1) -> _Loaders:
+             train_data: Dataset | None, val_data: Dataset | None) -> _Loaders:
     """Datasets (the split lists unless given) and their loaders (this rank's share, reproducible order)."""
     tc = cfg.train
     if train_data is None or val_data is None:
-        ds_train, ds_val = _datasets(cfg, Path(split_dir), n_input, n_output, multiple)
+        ds_train, ds_val = _datasets(cfg, Path(split_dir), n_input, n_output)
         train_data = train_data if train_data is not None else ds_train
         val_data = val_data if val_data is not None else ds_val
     per_rank_batch = max(1, tc.batch_size // run.world)
@@ -398,8 +396,7 @@ def train(cfg: Config, *, split_dir: Path = Path("data/split"), out_dir: Path | 
         return _export_untrained(cfg, run, model)
     run.device = idist.device() if run.world > 1 else resolve_device(cfg.train.device)
     setup_backends(run.device)
-    data = _loaders(cfg, run, split_dir, model.n_input, section.n_output, train_data, val_data,
-                    multiple=int(getattr(model, "stride", 1) or 1))
+    data = _loaders(cfg, run, split_dir, model.n_input, section.n_output, train_data, val_data)
     if cfg.train.channels_last and run.device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     iterations = cfg.train.epochs * len(data.train)  # the configured run (LR schedules), also when max_epochs cuts it

@@ -8,14 +8,14 @@ import torch
 
 from vfp.config import ConfigError
 from vfp.data.cache import build_cache, cache_path
-from vfp.data.clips import ClipDataset, common_window
+from vfp.data.clips import ClipDataset
 from vfp.data.video import VideoEntry, probe, read_frames
 from vfp.errors import VfpError
 from vfp.evaluation import check_model_size
 from vfp.frames import to_uint8
 from vfp.models.params import parse_model_config
-from vfp.models.registry import build_model
-from vfp.recipes import as_kwargs
+from vfp.models.base import predictor_from_config
+from vfp.training import _datasets
 
 CROP, T, INTERVAL = 24, 4, 2
 SIZES = [(48, 80), (64, 96)]  # two videos of different native sizes
@@ -53,9 +53,7 @@ def test_native_crop_is_one_window_inside_every_frame(native_videos, tmp_path, c
     assert len(windows) > 3  # drawn per clip, not one fixed place
 
 
-def test_center_crop_and_common_window(native_videos):
-    assert common_window(native_videos, 16) == (48, 80)
-    assert common_window(native_videos, 32) == (32, 64)
+def test_center_crop(native_videos):
     ds = ClipDataset(native_videos, T, INTERVAL, None, crop=(48, 80), crop_at="center")
     v, indices = ds.frame_indices(1)
     full = read_frames(native_videos[v].path, indices, None)
@@ -120,11 +118,23 @@ def test_native_training_settings_accepted():
     assert cfg.data.size == "source" and cfg.train.crop == 64 and tuple(cfg.train.stride) == (1, 3)
 
 
+def test_native_validation_uses_fixed_crop_windows(native_videos, tmp_path):
+    split = tmp_path / "split"
+    split.mkdir()
+    for name in ("train", "val"):
+        (split / f"{name}.txt").write_text("".join(f"{v.path}\t{v.n_frames}\n" for v in native_videos))
+    cfg = parse_model_config({"model": "warp", "data": {"size": "source", "cache": ""},
+                              "train": {"crop": CROP, "stride": [1, 2]}})
+    train, val = _datasets(cfg, split, 4, 1)
+    assert train.crop == val.crop == (CROP, CROP) and train.steps == (1, 2) and val.steps == (1, 1)
+    first, again = [val[i]["frames"] for i in range(3)], [val[i]["frames"] for i in range(3)]
+    assert all(item.shape == (4 + cfg.evaluate.horizon, 3, CROP, CROP) for item in first)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))  # every validation compares the same windows
+
+
 @pytest.mark.parametrize("name", ["seq2seq", "autoencoder", "multiscale_gan", "warp", "copy_last"])
 def test_built_in_models_run_at_full_ucf_frames_or_refuse_in_one_line(name):
-    cfg = parse_model_config({"model": name})
-    section = cfg.model_section()
-    model = build_model(name, **as_kwargs(section.net)).eval()
+    model = predictor_from_config(parse_model_config({"model": name})).eval()  # with its default base
     check_model_size(model, (240, 320), name)  # trained on crops, tested at 320x240
     with torch.no_grad():
         out = model(torch.zeros(1, model.n_input, 3, 240, 320), 1)

@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vfp.data.cache import cached_clip
-from vfp.data.video import VideoEntry, VideoReadError, decoder_name, frame_size, probe, read_frames
+from vfp.data.video import VideoEntry, VideoReadError, decoder_name, probe, read_frames
 from vfp.fileio import warn
 from vfp.frames import to_model
 
@@ -210,21 +210,6 @@ class ClipDataset(Dataset):
             return (h - ch) // 2, (w - cw) // 2
         rng = np.random.default_rng([self.seed, self.epoch, item, 13])
         return int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
-
-
-def common_window(videos: Sequence[VideoEntry], multiple: int = 1) -> tuple[int, int]:
-    """The largest ``(h, w)`` every (readable) video's frames hold, sides rounded down to multiples of
-    ``multiple``; ``(multiple, multiple)`` when no video is readable (the dataset skips those)."""
-    sizes = []
-    for video in videos:
-        try:
-            sizes.append(frame_size(video.path))
-        except VideoReadError:
-            continue
-    if not sizes:
-        return multiple, multiple
-    h, w = min(s[0] for s in sizes), min(s[1] for s in sizes)
-    return max(multiple, h - h % multiple), max(multiple, w - w % multiple)
 
 
 def _probe_entry(path: Path, skipped: list[dict]) -> VideoEntry | None:
