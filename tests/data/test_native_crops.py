@@ -13,8 +13,8 @@ from vfp.data.video import VideoEntry, probe, read_frames
 from vfp.errors import VfpError
 from vfp.evaluation import check_model_size
 from vfp.frames import to_uint8
-from vfp.models.params import parse_model_config
 from vfp.models.base import predictor_from_config
+from vfp.models.params import parse_model_config
 from vfp.training import _datasets
 
 CROP, T, INTERVAL = 24, 4, 2
