@@ -13,6 +13,7 @@ in one line and the entry is decoded again. File names are hashes, whatever the 
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import zlib
 from concurrent.futures import ProcessPoolExecutor
@@ -21,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from vfp.data.video import VideoEntry, VideoReadError, decoder_name, read_all
+from vfp.data.video import VideoEntry, VideoReadError, decoder_choice, decoder_name, read_all
 from vfp.fileio import atomic_open, warn
 
 MAGIC = b"VFPCRC01"  # ends every entry, after the per-frame CRC-32s (little-endian uint32)
@@ -130,13 +131,15 @@ def build_cache(videos: Sequence[VideoEntry], cache_dir: Path, size: tuple[int, 
                 decoder: str | None = None) -> dict:
     """Decode every video not cached yet (at ``size``, None: its own), ``workers`` processes in parallel;
     returns counts."""
-    decoder = decoder_name(decoder)  # resolved once here: every worker uses the same backend
+    decoder = decoder_choice(decoder)  # fixed here: every worker uses the same choice
     size = tuple(size) if size else None
     todo = [v for v in videos if _load(cache_path(v, cache_dir, size, decoder), v.n_frames, size) is None]
     failed = []
     jobs = [(v, Path(cache_dir), size, decoder) for v in todo]
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawn, not fork: a decoder's threads in this process (decord readers not yet collected) would
+        # leave locks a forked child deadlocks on when it collects them (seen with decord 0.6)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             results = list(pool.map(_fill_one, jobs, chunksize=4))
     else:
         results = [_fill_one(job) for job in jobs]

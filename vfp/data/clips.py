@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vfp.data.cache import cached_clip
-from vfp.data.video import VideoEntry, VideoReadError, decoder_name, probe, read_frames
+from vfp.data.video import VideoEntry, VideoReadError, decoder_choice, probe, read_frames
 from vfp.fileio import warn
 from vfp.frames import to_model
 
@@ -87,7 +87,7 @@ class ClipDataset(Dataset):
         self.cache_dir = Path(cache_dir) if cache_dir else None
         # the backend is fixed here and pickled into the workers: a worker started by spawn or forkserver
         # need not share this process's memory or environment
-        self.decoder = decoder_name()
+        self.decoder = decoder_choice()
         self.epoch = 0
         span = clip_span(n_frames, interval * self.steps[0])
         self.videos: list[VideoEntry] = []

@@ -17,7 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from vfp.data import decode_decord, decode_pyav
-from vfp.data.video import VideoReadError, check_file, decoder_name, short_reason
+from vfp.data.video import VideoReadError, check_file, decoder_choice, decoder_name, short_reason
 
 __all__ = ["VideoInfo", "video_info", "iter_frames"]
 
@@ -60,7 +60,13 @@ def iter_frames(path: Path, size: tuple[int, int] | None = None, decoder: str | 
                 chunk: int = 32) -> Iterator[np.ndarray]:
     """Every frame of ``path`` in order, uint8 ``[H, W, 3]`` at ``size`` (None: the video's own)."""
     if decoder_name(decoder) == "decord":
-        return _iter_decord(Path(path), size, chunk)
+        try:
+            n = decode_decord.count(Path(path))  # decord's own length can overshoot; reading past it can hang
+        except VideoReadError:
+            if decoder_choice(decoder) != "auto":
+                raise
+            return _iter_pyav(Path(path), size)  # auto: a file decord cannot read is read by PyAV
+        return _iter_decord(Path(path), size, chunk, n)
     return _iter_pyav(Path(path), size)
 
 
@@ -72,8 +78,7 @@ def _iter_pyav(path: Path, size: tuple[int, int] | None) -> Iterator[np.ndarray]
             raise VideoReadError(f"frame {index} cannot be converted ({short_reason(err)})") from None
 
 
-def _iter_decord(path: Path, size: tuple[int, int] | None, chunk: int) -> Iterator[np.ndarray]:
-    n = decode_decord.count(path)  # decord's own length can overshoot; reading past the end can hang
+def _iter_decord(path: Path, size: tuple[int, int] | None, chunk: int, n: int) -> Iterator[np.ndarray]:
     reader = decode_decord._reader(path, size)
     try:
         for start in range(0, n, max(1, chunk)):

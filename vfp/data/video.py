@@ -2,7 +2,8 @@
 
 ``data.decoder`` picks the backend: ``decord`` (:mod:`vfp.data.decode_decord`), ``pyav``
 (:mod:`vfp.data.decode_pyav`), or ``auto`` = decord where it can be imported, else PyAV (decord has
-wheels for x86-64 Linux, Windows and Intel macOS only). Both give the same frame count and indices
+wheels for x86-64 Linux, Windows and Intel macOS only); with ``auto``, a file decord cannot read is
+read by PyAV (the same file always by the same backend, so counts and pixels stay consistent). Both give the same frame count and indices
 and pixels within a few grey levels (bilinear scaling in both; see tests/data/test_decoders.py).
 :func:`probe` counts the frames that really decode (containers can claim more) and callers clamp
 to it; readers are opened per call, so DataLoader workers never share one.
@@ -19,8 +20,8 @@ import numpy as np
 from vfp.data import decode_decord, decode_pyav
 from vfp.data.videofile import VideoReadError, check_file, short_reason
 
-__all__ = ["DECODERS", "VIDEO_EXTENSIONS", "VideoEntry", "VideoReadError", "check_file", "decoder_name",
-           "list_videos", "probe", "read_all", "read_frames", "set_decoder", "short_reason"]
+__all__ = ["DECODERS", "VIDEO_EXTENSIONS", "VideoEntry", "VideoReadError", "check_file", "decoder_choice",
+           "decoder_name", "list_videos", "probe", "read_all", "read_frames", "set_decoder", "short_reason"]
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm")
 DECODERS = ("auto", "decord", "pyav")
@@ -46,11 +47,17 @@ def set_decoder(name: str) -> None:
     os.environ[_ENV] = name
 
 
-def decoder_name(name: str | None = None) -> str:
-    """The backend that reads: ``name``, else the one set by :func:`set_decoder`; ``auto`` resolved."""
+def decoder_choice(name: str | None = None) -> str:
+    """``name``, else the one set by :func:`set_decoder`, else ``auto`` (not resolved: keeps the fallback)."""
     name = name or os.environ.get(_ENV) or "auto"
     if name not in DECODERS:
         raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {name!r} (from ${_ENV}?)")
+    return name
+
+
+def decoder_name(name: str | None = None) -> str:
+    """The backend that reads first: ``name``, else the one set by :func:`set_decoder`; ``auto`` resolved."""
+    name = decoder_choice(name)
     if name == "auto":
         return "decord" if decord_importable() else "pyav"
     return name
@@ -68,13 +75,26 @@ def decord_importable() -> bool:
     return True
 
 
-def _backend(name: str | None):
-    return decode_decord if decoder_name(name) == "decord" else decode_pyav
+def _backends(name: str | None) -> tuple:
+    """The backends to try in order: ``auto`` with decord installed tries PyAV after it."""
+    first = decode_decord if decoder_name(name) == "decord" else decode_pyav
+    return (first, decode_pyav) if first is decode_decord and decoder_choice(name) == "auto" else (first,)
+
+
+def _first_that_reads(name: str | None, call):
+    """``call(backend)`` with the first backend that reads the file; the first backend's error otherwise."""
+    error = None
+    for backend in _backends(name):
+        try:
+            return call(backend)
+        except VideoReadError as err:
+            error = error or err
+    raise error
 
 
 def probe(path: Path, decoder: str | None = None) -> int:
     """Number of frames that really decode (clamps the container's count). Raises VideoReadError."""
-    return _backend(decoder).count(Path(path))
+    return _first_that_reads(decoder, lambda backend: backend.count(Path(path)))
 
 
 def frame_size(path: Path) -> tuple[int, int]:
@@ -94,7 +114,8 @@ def read_frames(path: Path, indices: list[int] | np.ndarray, size: tuple[int, in
                 decoder: str | None = None) -> np.ndarray:
     """Decode ``indices`` (sorted, all < the probed count) at ``size`` (H, W; None: the video's own size):
     uint8 [T, H, W, 3]."""
-    return _backend(decoder).read(Path(path), list(map(int, indices)), tuple(size) if size else None)
+    indices, size = list(map(int, indices)), (tuple(size) if size else None)
+    return _first_that_reads(decoder, lambda backend: backend.read(Path(path), indices, size))
 
 
 def read_all(path: Path, size: tuple[int, int] | None, n_frames: int | None = None,

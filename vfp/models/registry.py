@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import sys
+import traceback
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -65,9 +66,25 @@ def load_plugins(modules: Iterable[str], root: Path | None = None) -> None:
     for module in modules:
         try:
             importlib.import_module(module)
-        except ImportError as err:
-            raise VfpError(f"plugins: cannot import {module!r} ({err}); put it on PYTHONPATH or in "
-                           f"{folder}") from None
+        except ModuleNotFoundError as err:
+            if err.name and (module == err.name or module.startswith(err.name + ".")):  # the plugin is not found
+                raise VfpError(f"plugins: cannot import {module!r} ({err}); put it on PYTHONPATH or in "
+                               f"{folder}") from None
+            raise VfpError(f"plugins: {module!r} failed to import: {_where(err)}") from None
+        except Exception as err:  # noqa: BLE001 - SyntaxError, a name registered twice, any error at import
+            raise VfpError(f"plugins: {module!r} failed to import: {_where(err)}") from None
+
+
+def _where(err: BaseException) -> str:
+    """``<file>:<line>: <Error>: <message>`` of an error raised while importing a plugin (one line)."""
+    if isinstance(err, SyntaxError):
+        return f"{err.filename}:{err.lineno}: SyntaxError: {err.msg}; fix the plugin file"
+    frames = traceback.extract_tb(err.__traceback__)
+    vfp_dir = str(Path(__file__).resolve().parents[1])
+    outside = [f for f in frames if not f.filename.startswith(("<", vfp_dir))]  # the plugin's own lines
+    place = f"{outside[-1].filename}:{outside[-1].lineno}: " if outside else ""
+    text = " ".join(str(err).split())[:200]
+    return f"{place}{type(err).__name__}: {text}; fix the plugin (or drop it from plugins:)"
 
 
 def load_entry_points() -> None:
