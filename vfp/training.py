@@ -25,12 +25,20 @@ from typing import Any, Callable, Iterator
 import ignite.distributed as idist
 import torch
 from ignite.engine import Engine, Events
+from ignite.handlers import Checkpoint
 from ignite.utils import manual_seed
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vfp.baselines import FLOW, predictors
 from vfp.config import Config, decode_size, to_dict
+from vfp.distributed import (
+    attach_clip_log,
+    fit_epoch_length,
+    note_global_batch,
+    process_rank,
+    share_from_rank0,
+)
 from vfp.engines.common import resolve_device, setup_backends
 from vfp.engines.supervised import create_evaluator
 from vfp.errors import VfpError
@@ -190,7 +198,7 @@ def _loaders(cfg: Config, run: _Run, split_dir: Path, n_input: int, n_output: in
         ds_train, ds_val = _datasets(cfg, Path(split_dir), n_input, n_output)
         train_data = train_data if train_data is not None else ds_train
         val_data = val_data if val_data is not None else ds_val
-    per_rank_batch = max(1, tc.batch_size // run.world)
+    per_rank_batch = note_global_batch(tc.batch_size, run.world, run.say)
     sampler = EpochSampler(len(train_data), seed=cfg.seed, shuffle=True, rank=run.rank, world_size=run.world)
     train_loader = _loader(train_data, sampler, per_rank_batch, tc.num_workers, run.device, cfg.seed)
     val_loader = None
@@ -210,13 +218,13 @@ def _resume(cfg: Config, run: _Run, to_save: dict[str, Any], split_dir: Path | N
                                      log=run.say)
         path = load_latest(run.run_dir, to_save, log=run.say) if can_resume else None
         resumed_from = str(path) if path else ""
-    if run.world > 1:
-        idist.barrier()
+    if run.world > 1:  # the other ranks get rank 0's checkpoint: no other node needs the run folder
         resumed_from = idist.broadcast(resumed_from if run.rank == 0 else "", src=0, safe_mode=True)
-        if run.rank != 0 and resumed_from:
-            from ignite.handlers import Checkpoint
-
-            Checkpoint.load_objects(to_save, torch.load(resumed_from, map_location="cpu", weights_only=True))
+        if resumed_from:
+            state = share_from_rank0(torch.load(resumed_from, map_location="cpu", weights_only=True)
+                                     if run.rank == 0 else None)
+            if run.rank != 0:
+                Checkpoint.load_objects(to_save, state)
     if resumed_from:
         state = to_save["trainer"].state
         run.say(f"resuming from {resumed_from} (epoch {state.epoch}, iteration {state.iteration})")
@@ -273,6 +281,7 @@ def _attach_handlers(cfg: Config, run: _Run, trainer: Engine, built: Built, to_s
     """Epoch data, NaN guard, validation + selection, logs, snapshots, progress, then checkpoints."""
     tc, n_input = cfg.train, int(built.to_save["model"].n_input)
     _attach_epoch_data(trainer, data)
+    attach_clip_log(trainer, data.train_sampler, run.rank, run.world)  # VFP_CLIP_LOG: each rank's clips
     ckpt = CheckpointHandler(run.run_dir, to_save, n_saved=tc.n_saved, log=run.say)
     selection = to_save["selection"]
     selection.ok_to_save = lambda: ckpt.ok_to_save(trainer)
@@ -406,6 +415,7 @@ def train(cfg: Config, *, split_dir: Path = Path("data/split"), out_dir: Path | 
                           exportable=built.exportable, log=run.say)
     to_save = {**built.to_save, "trainer": built.trainer, "rng": RngState(), "selection": selection}
     resumed_from = _resume(cfg, run, to_save, Path(split_dir) if train_data is None else None)
+    fit_epoch_length(built.trainer, len(data.train), run.say)
     ckpt, interrupt, evaluator = _attach_handlers(cfg, run, built.trainer, built, to_save, data, resumed_from,
                                                   progress)
     _validate_start(built.trainer, evaluator, data)
@@ -429,7 +439,8 @@ def run(cfg: Config, nproc_per_node: int = 1, backend: str | None = None, **kwar
     if nproc_per_node <= 1 and not under_torchrun:
         return train(cfg, **kwargs)
     out_dir = Path(kwargs.get("out_dir") or Path("models") / cfg.model)
-    check_writable(out_dir)
+    if process_rank() == 0:  # only rank 0 writes the run folder (other nodes need none)
+        check_writable(out_dir)
     if backend is None:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
     try:
