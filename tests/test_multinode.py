@@ -219,3 +219,22 @@ def test_multinode_rendezvous_not_reached_is_one_line(tmp_path):
     assert f"127.0.0.1:{closed} not reachable within 3 s" in line and "read_timeout" in line
     line = _one_line(missing)
     assert "2 nodes did not all join within 3 s" in line and "join_timeout" in line
+
+
+def test_multinode_resume_with_another_epoch_length():
+    from ignite.engine import Engine
+
+    from vfp.distributed import fit_epoch_length, note_global_batch
+    from vfp.errors import VfpError
+
+    said = []
+    trainer = Engine(lambda e, b: None)
+    trainer.load_state_dict({"epoch": 3, "epoch_length": 8, "max_epochs": 10})  # saved at an epoch's end
+    fit_epoch_length(trainer, 6, said.append)
+    assert (trainer.state.epoch, trainer.state.iteration, trainer.state.epoch_length) == (3, 18, 6)
+    assert said and "8 -> 6 iterations per epoch" in said[0]
+    trainer.load_state_dict({"iteration": 27, "epoch_length": 8, "max_epochs": 10})  # Ctrl-C inside epoch 4
+    with pytest.raises(VfpError, match="middle of epoch 4"):
+        fit_epoch_length(trainer, 6, said.append)
+    assert note_global_batch(16, 2, said.append) == 8 and len(said) == 1  # divides: nothing said
+    assert note_global_batch(16, 3, said.append) == 5 and "a global batch of 15" in said[-1]
