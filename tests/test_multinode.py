@@ -195,7 +195,7 @@ def _failing(cmd: list[str], cwd: Path) -> tuple[subprocess.Popen, float]:
                             text=True), time.monotonic()
 
 
-def _one_line(started: tuple[subprocess.Popen, float], limit: float = 120) -> str:
+def _one_line(started: tuple[subprocess.Popen, float], limit: float = 300) -> str:
     proc, t0 = started
     out, err = proc.communicate(timeout=limit)  # a hang fails here
     assert proc.returncode == 1, (proc.returncode, out[-1000:], err[-3000:])
@@ -238,3 +238,15 @@ def test_multinode_resume_with_another_epoch_length():
         fit_epoch_length(trainer, 6, said.append)
     assert note_global_batch(16, 2, said.append) == 8 and len(said) == 1  # divides: nothing said
     assert note_global_batch(16, 3, said.append) == 5 and "a global batch of 15" in said[-1]
+
+
+@pytest.mark.slow
+def test_multinode_failed_worker_ends_in_its_message_and_one_line(tmp_path):
+    proc, _ = _failing([*VFP_TORCHRUN, "--nnodes=1", "--nproc_per_node=1", "--rdzv_backend=c10d",
+                        f"--rdzv_endpoint=127.0.0.1:{free_port()}", str(REPO / "stages" / "train.py"),
+                        "--params", "missing.yaml"], tmp_path)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1
+    lines = err.strip().splitlines()  # the stage's own line, then the launcher's
+    assert len(lines) == 2 and lines[0].startswith("error: missing.yaml"), err[-3000:]
+    assert lines[1] == "error: 1 worker process failed (first: rank 0, exit code 1)"

@@ -8,6 +8,7 @@ worker ends in one line after the worker's own message, with its exit code.
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -60,6 +61,8 @@ def failure_message(err: ChildFailedError) -> tuple[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     args = torchrun.parse_args(sys.argv[1:] if argv is None else argv)
+    # a failed worker: its own message, then failure_message's line (not the agent's log line as well)
+    logging.getLogger("torch.distributed.elastic.multiprocessing.api").setLevel(logging.CRITICAL)
     if args.rdzv_backend == "c10d" and args.rdzv_endpoint and not args.standalone:
         conf = rdzv_conf(args.rdzv_conf)
         print(f"rendezvous: {args.nnodes} node(s) at {args.rdzv_endpoint} (store read_timeout "
