@@ -55,10 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     set_threads(args)
     import torch
 
+    from vfp.baselines import BaselineCache, baseline_batch
     from vfp.data.cache import build_cache
     from vfp.data.clips import ClipDataset
     from vfp.data.splits import read_split
-    from vfp.baselines import BaselineCache, baseline_batch
     from vfp.evaluation import create_test_evaluator
     from vfp.metrics import per_step_metrics
     from vfp.models.registry import build_model

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import io
 import json
 import os
 import resource
@@ -47,7 +46,17 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from loader import base_parser, batch_size, finite_positive, set_threads, load_batches, load_cfg, prepare_data, table, write_results  # noqa: E402
+from loader import (  # noqa: E402
+    base_parser,
+    batch_size,
+    finite_positive,
+    load_batches,
+    load_cfg,
+    prepare_data,
+    set_threads,
+    table,
+    write_results,
+)
 
 MODELS = ("seq2seq", "autoencoder", "multiscale_gan")
 MODES = ("bare", "engine", "engine+handlers")

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 
 from vfp.compare import Experiment, differing_params, list_experiments, merge_twins, predict_clips
@@ -16,8 +15,8 @@ from vfp.compare_page import write_page
 
 
 def _model_bytes(tmp_path: Path, size=(8, 8), interval=2, name="m.pt") -> bytes:
-    from vfp.models.registry import build_model
     from vfp.modelio import save_trained
+    from vfp.models.registry import build_model
 
     torch.manual_seed(0)
     net = {"n_input": 1, "features": [4, 8], "residual": True}

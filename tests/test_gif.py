@@ -5,8 +5,7 @@ import torch
 from PIL import Image
 
 from vfp.frames import to_model
-from vfp.gif import (CONTEXT_COLOUR, EXPECTED_COLOUR, GENERATED_COLOUR, TIMELINE_HEIGHT, gif_frame_count,
-                     write_gif_pair)
+from vfp.gif import CONTEXT_COLOUR, EXPECTED_COLOUR, GENERATED_COLOUR, TIMELINE_HEIGHT, gif_frame_count, write_gif_pair
 
 
 def _frames(n, c, h, w, seed):

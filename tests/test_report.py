@@ -3,15 +3,13 @@ import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
-from pathlib import Path
 from urllib.parse import unquote
 
-import pytest
 import torch
 
+from vfp.baselines import predictors
 from vfp.frames import to_model
 from vfp.gif import write_gif_pair
-from vfp.baselines import predictors
 from vfp.metrics import MetricAccumulator, flat_metrics, per_step_metrics
 from vfp.report import write_report
 

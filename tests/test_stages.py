@@ -130,9 +130,9 @@ def test_motion_stage_on_unusable_folder_is_one_error_line(tmp_path, tiny_params
     (tmp_path / "data" / "raw" / "Cls" / "v_Cls_g02_c01.mp4").write_bytes(os.urandom(5000))
     proc = _run("motion_filter", tmp_path)
     assert proc.returncode == 1
-    lines = [l for l in proc.stderr.splitlines() if not l.startswith("warning:") and "video_reader.cc" not in l]
+    lines = [ln for ln in proc.stderr.splitlines() if not ln.startswith("warning:") and "video_reader.cc" not in ln]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "no readable videos" in lines[0], proc.stderr
-    assert len([l for l in proc.stderr.splitlines() if l.startswith("warning:")]) == 2
+    assert len([ln for ln in proc.stderr.splitlines() if ln.startswith("warning:")]) == 2
     assert not (tmp_path / "data" / "motion.json").exists()
 
 

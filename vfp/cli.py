@@ -1,4 +1,5 @@
-"""The ``vfp`` command: ``vfp predict``, ``vfp export``, ``vfp report``, ``vfp evaluate``, ``vfp cache``, ``vfp compare`` (``--help`` on each).
+"""The ``vfp`` command: ``vfp predict``, ``vfp export``, ``vfp report``, ``vfp evaluate``, ``vfp cache``,
+``vfp compare`` (``--help`` on each).
 
 User errors (missing or unreadable files, a video too short for the model, a file that is not a
 vfp model, bad params) print one ``error: ...`` line on stderr and exit with code 1.

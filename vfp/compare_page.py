@@ -57,7 +57,8 @@ def _fmt(value: Any, digits: int) -> str:
 
 def _step_value(metrics: Mapping[str, Any], name: str, k: int, digits: int) -> str:
     """``model <copy-last> [flow ...]`` for metric ``name`` at step ``k``."""
-    cell = f"{_fmt(metrics.get(f'{name}_t{k}'), digits)} <span class=cl>{_fmt(metrics.get(f'copy_last_{name}_t{k}'), digits)}</span>"
+    model, copy_last = metrics.get(f"{name}_t{k}"), metrics.get(f"copy_last_{name}_t{k}")
+    cell = f"{_fmt(model, digits)} <span class=cl>{_fmt(copy_last, digits)}</span>"
     if f"flow_{name}_t{k}" in metrics:
         cell += f" <span class=cl>flow {_fmt(metrics.get(f'flow_{name}_t{k}'), digits)}</span>"
     return cell
@@ -162,7 +163,7 @@ def write_page(out_dir: Path, exps: Sequence["Experiment"], diff: Sequence[str],
     """Write the whole page into ``out_dir`` (replaced atomically); return ``out_dir/index.html``."""
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as folder:
-        plot = (f'<img src="per_step.png" alt="per-step metrics">' if _plot(exps, horizon, folder / "per_step.png")
+        plot = ('<img src="per_step.png" alt="per-step metrics">' if _plot(exps, horizon, folder / "per_step.png")
                 else "<p>No experiment has test metrics yet (run the evaluate stage).</p>")
         grid = _grid(folder, exps, clips, preds, n_ctx, scale)
         body = (f"<h1>vfp compare: {len(exps)} experiments</h1>"

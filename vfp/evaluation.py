@@ -269,7 +269,8 @@ def baseline_cache_for(cfg: Config, split_file: Path, videos: list, *, n_ctx: in
              "clips_per_video": ev.clips_per_video, "mask": ev.mask,
              "moving_threshold": ev.moving_threshold, "flow_threshold": ev.flow_threshold,
              "skip_above_db": ev.skip_above_db, "ssim": ev.ssim, "stats": list(STAT_NAMES),
-             "decoder": getattr(cfg.data, "decoder", None), "train_size": list(decode_size(cfg.data.size) or ["source"])}
+             "decoder": getattr(cfg.data, "decoder", None),
+             "train_size": list(decode_size(cfg.data.size) or ["source"])}
     folder = Path(cfg.data.cache) / "baselines" if cfg.data.cache else None
     return BaselineCache(folder, cache_key(parts, cfg.flow))
 

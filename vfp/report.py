@@ -29,8 +29,8 @@ from urllib.parse import quote
 from matplotlib.figure import Figure
 
 from vfp.baselines import LABELS, NAMES
-from vfp.metrics import flat_metrics, gain_infix
 from vfp.fileio import atomic_copy, atomic_open, atomic_write_text
+from vfp.metrics import flat_metrics, gain_infix
 
 __all__ = ["write_report", "TABLE_METRICS"]
 
@@ -127,7 +127,7 @@ def _plot_losses(history: Sequence[Mapping], path: Path) -> list[str]:
         return []
     fig = Figure(figsize=(7.0, 3.8))
     ax = fig.add_subplot(1, 1, 1)
-    xkey = "iteration" if any("iteration" in r for r in history) else ("epoch" if any("epoch" in r for r in history) else None)
+    xkey = next((k for k in ("iteration", "epoch") if any(k in r for r in history)), None)
     all_pos = True
     for name in names:
         xs, ys = [], []
@@ -216,7 +216,8 @@ def _metrics_table(values: Mapping[str, float | None], model: str, bases: Sequen
     return out
 
 
-def _plots(out_dir: Path, model: str, steps: Mapping[str, Mapping[str, Sequence[float]]], bases: Sequence[str]) -> list[str]:
+def _plots(out_dir: Path, model: str, steps: Mapping[str, Mapping[str, Sequence[float]]],
+           bases: Sequence[str]) -> list[str]:
     imgs: list[str] = []
     for key, label in (("psnr", "PSNR (dB)"), ("ssim", "SSIM")):
         if key in steps.get("model", {}) and all(key in steps[b] for b in bases):
@@ -314,7 +315,9 @@ def write_report(
     model_steps = dict(steps.get("model", {}))
     bases = [b for b in NAMES if b in steps]
     common = {k: v for k, v in model_steps.items() if all(k in steps[b] for b in bases)}
-    values: dict[str, float | None] = dict(flat_metrics(common, {b: steps[b] for b in bases})) if common and bases else {}
+    values: dict[str, float | None] = {}
+    if common and bases:
+        values = dict(flat_metrics(common, {b: steps[b] for b in bases}))
     values.update(flat or {})
     horizon = max((len(v) for v in model_steps.values()), default=0)
     labels = ", ".join(f"{LABELS.get(b, b)}" for b in bases)

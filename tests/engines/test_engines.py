@@ -1,8 +1,6 @@
 """Trainer steps: supervised and multi-scale GAN (order of updates, gradients, warm-ups, bf16)."""
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
 

@@ -23,10 +23,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import ignite.distributed as idist
 import numpy as np
 import torch
 from ignite.engine import Engine, Events
-import ignite.distributed as idist
 from ignite.handlers import Checkpoint
 from ignite.handlers.checkpoint import BaseSaveHandler
 
@@ -136,7 +136,8 @@ def best_files(run_dir: Path) -> list[tuple[float, int, Path]]:
     return sorted(found)
 
 
-def prepare_run_dir(run_dir: Path, params: Mapping[str, Any], *, resume: bool, log: Callable[[str], None] = print) -> bool:
+def prepare_run_dir(run_dir: Path, params: Mapping[str, Any], *, resume: bool,
+                    log: Callable[[str], None] = print) -> bool:
     """Make ``run_dir`` ready for this run's ``params``; return True when a resume is possible.
 
     * leftover ``.*.tmp`` (and older ``tmp*``) files of an interrupted atomic save are removed;
