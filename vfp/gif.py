@@ -14,6 +14,7 @@ consecutive frames, which would otherwise drop frames of a static (copy-last) pr
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -79,6 +80,16 @@ def write_gif(frames: torch.Tensor, path: str | os.PathLike, scale: int = 4, fps
     return path
 
 
+def short_stem(stem: str, limit: int = 160) -> str:
+    """``stem`` when its UTF-8 form fits in ``limit`` bytes, else its start plus a hash of the whole: file
+    names stay under the 255 bytes file systems allow, whatever the video's name."""
+    raw = stem.encode("utf-8", "surrogateescape")
+    if len(raw) <= limit:
+        return stem
+    digest = hashlib.sha1(raw).hexdigest()[:10]
+    return raw[: limit - 11].decode("utf-8", "ignore") + "-" + digest
+
+
 def write_gif_pair(
     context: torch.Tensor,
     pred: torch.Tensor,
@@ -88,7 +99,8 @@ def write_gif_pair(
     scale: int = 4,
     fps: float = 4,
 ) -> tuple[Path, Path]:
-    """Write ``<stem>_expected_large.gif`` and ``<stem>_generated_large.gif`` in ``out_dir``.
+    """Write ``<stem>_expected_large.gif`` and ``<stem>_generated_large.gif`` in ``out_dir`` (a long stem
+    shortened by :func:`short_stem`).
 
     Args:
         context: ``[n_in, C, H, W]`` context frames in [-1, 1] (any device).
@@ -104,7 +116,7 @@ def write_gif_pair(
         raise ValueError(f"context {tuple(context.shape)} does not match frames {tuple(target.shape)}")
     if not stem or "/" in stem or os.sep in stem:
         raise ValueError(f"invalid GIF stem {stem!r}")
-    out_dir = Path(out_dir)
+    out_dir, stem = Path(out_dir), short_stem(stem)
     ctx = context.detach().cpu()
     n_ctx = ctx.shape[0]
     expected = write_gif(torch.cat([ctx, target.detach().cpu()]), out_dir / f"{stem}_expected_large.gif", scale, fps,

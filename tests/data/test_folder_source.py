@@ -43,7 +43,7 @@ def pipeline(mp4_folder, tmp_path_factory):
 
 def test_mirror_layout_and_generated_lists(pipeline, mp4_folder):
     root = pipeline["root"]
-    assert pipeline["summary"] == {"classes": 2, "videos": 8, "official_lists": False}
+    assert pipeline["summary"] == {"classes": 2, "videos": 8, "official_lists": False, "skipped": 0}
     assert sorted(p.name for p in root.iterdir()) == [".vfp-data-root", "Sit", "Walk", "splits"]
     src = mp4_folder / "Walk" / "v_Walk_g01_c01.mp4"
     dst = root / "Walk" / "v_Walk_g01_c01.mp4"
@@ -100,7 +100,7 @@ def test_bad_folder_arguments(tmp_path):
         mirror_folder(tmp_path / "nope", tmp_path / "raw")
     (tmp_path / "empty" / "Cls").mkdir(parents=True)
     (tmp_path / "empty" / "Cls" / "a.txt").write_text("x")
-    with pytest.raises(VfpError, match="no .avi/.mp4") as err:
+    with pytest.raises(VfpError, match="no usable .avi/.mp4") as err:
         mirror_folder(tmp_path / "empty", tmp_path / "raw")
     assert "\n" not in str(err.value)
     assert not (tmp_path / "raw").exists()

@@ -66,10 +66,16 @@ def read_split_labels(path: Path) -> list[tuple[str, int | None]]:
     for ln in list_lines(path):
         parts = ln.rsplit(None, 1)
         if len(parts) == 2 and parts[1].lstrip("-").isdigit():
-            out.append((parts[0].replace("\\", "/").strip("/"), int(parts[1])))
+            out.append((_posix(parts[0]), int(parts[1])))
         else:
-            out.append((ln.replace("\\", "/").strip("/"), None))
+            out.append((_posix(ln), None))
     return out
+
+
+def _posix(rel: str) -> str:
+    """``Class\\video`` (a list written on Windows) as ``Class/video``; a ``/`` path keeps its backslashes
+    (a file name may hold one)."""
+    return (rel if "/" in rel else rel.replace("\\", "/")).strip("/")
 
 
 def made_by_vfp(root: Path) -> bool:

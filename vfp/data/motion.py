@@ -45,7 +45,7 @@ def motion_filter(root: Path, out_path: Path, *, size: int, frames: int, mode: s
     """Score every video under ``root``, write ``out_path`` (JSON) and return its content."""
     videos: dict[str, dict] = {}
     skipped: list[dict] = []
-    for path in list_videos(root):
+    for path in list_videos(root, skipped):  # dangling links and unlistable names: warned, counted
         rel = path.relative_to(root).as_posix()
         try:
             n = probe(path)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from vfp.config import Config
 from vfp.data.layout import check_root, dataset_dir, group_of, write_split_lists
-from vfp.data.video import VIDEO_EXTENSIONS, list_videos
+from vfp.data.video import VIDEO_EXTENSIONS, list_videos, usable_video
 from vfp.errors import VfpError
 
 LIST_FOLDERS = ("splits", "ucfTrainTestlist")
@@ -60,10 +60,11 @@ def mirror_folder(folder: Path, root: Path) -> dict:
     check_root(root, {"data.folder": folder})
     if not folder.is_dir():
         raise VfpError(f"data.folder {folder}: not a folder; point it at a <Class>/<video> tree")
-    sources = folder_videos(folder)
+    skipped: list[dict] = []
+    sources = folder_videos(folder, skipped)
     if not sources:
-        raise VfpError(f"data.folder {folder}: no .avi/.mp4/.mkv/.webm files, neither directly in it nor in "
-                       "<Class>/<video> sub-folders")
+        raise VfpError(f"data.folder {folder}: no usable .avi/.mp4/.mkv/.webm files ({len(skipped)} skipped), "
+                       "neither directly in it nor in <Class>/<video> sub-folders")
     by_class: dict[str, list[str]] = {}
     for rel in sources:
         by_class.setdefault(rel.split("/", 1)[0], []).append(rel)
@@ -81,14 +82,17 @@ def mirror_folder(folder: Path, root: Path) -> dict:
                 (tmp / "splits" / "classInd.txt").write_text("".join(f"{i + 1} {c}\n" for i, c in enumerate(classes)))
         else:
             write_group_split_lists(tmp / "splits", classes, by_class)
-    return {"classes": len(classes), "videos": len(sources), "official_lists": official is not None}
+    return {"classes": len(classes), "videos": len(sources), "official_lists": official is not None,
+            "skipped": len(skipped)}
 
 
-def folder_videos(folder: Path) -> dict[str, Path]:
+def folder_videos(folder: Path, skipped: list[dict] | None = None) -> dict[str, Path]:
     """``{<Class>/<video> in the mirror: source file}``: sub-folder videos keep their class, videos
-    directly in ``folder`` become class ``<stem>``. A name clash is a one-line error."""
-    out = {path.relative_to(folder).as_posix(): path for path in list_videos(folder)}
-    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()):
+    directly in ``folder`` become class ``<stem>``. A name clash is a one-line error; dangling links and
+    names the lists cannot hold are skipped with one line each (listed in ``skipped``)."""
+    out = {path.relative_to(folder).as_posix(): path for path in list_videos(folder, skipped)}
+    flat = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)
+    for path in (p for p in flat if usable_video(p, f"{p.stem}/{p.name}", skipped)):
         rel = f"{path.stem}/{path.name}"
         if path.stem in {r.split("/", 1)[0] for r in out}:
             raise VfpError(f"data.folder {folder}: {path.name} would become class {path.stem!r}, which is also a "

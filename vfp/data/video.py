@@ -19,9 +19,10 @@ import numpy as np
 
 from vfp.data import decode_decord, decode_pyav
 from vfp.data.videofile import VideoReadError, check_file, short_reason
+from vfp.fileio import warn
 
 __all__ = ["DECODERS", "VIDEO_EXTENSIONS", "VideoEntry", "VideoReadError", "check_file", "decoder_choice",
-           "decoder_name", "list_videos", "probe", "read_all", "read_frames", "set_decoder", "short_reason"]
+           "decoder_name", "list_videos", "name_problem", "probe", "read_all", "read_frames", "set_decoder", "short_reason"]
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm")
 DECODERS = ("auto", "decord", "pyav")
@@ -126,9 +127,43 @@ def read_all(path: Path, size: tuple[int, int] | None, n_frames: int | None = No
     return read_frames(path, np.arange(n_frames), size, decoder)
 
 
-def list_videos(root: Path) -> list[Path]:
-    """Video files in a ``<Class>/<video>`` tree, sorted; the ``splits`` folder is ignored."""
-    return sorted(
-        p for p in root.glob("*/*")
-        if p.suffix.lower() in VIDEO_EXTENSIONS and p.parent.name != "splits" and p.is_file()
-    )
+def name_problem(rel: str) -> str | None:
+    """Why a video's ``<Class>/<name>`` cannot go into vfp's line-based lists (split lists, reports), or
+    None: a line break, tab or other control character, or bytes that are not UTF-8."""
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        return "its name is not UTF-8 (the split lists are UTF-8 text)"
+    bad = sorted({repr(c) for c in rel if ord(c) < 0x20 or ord(c) == 0x7F})
+    if bad:
+        return f"its name holds {', '.join(bad)} (the split lists hold one name per line)"
+    if any(part != part.strip() for part in rel.split("/")):
+        return "its name starts or ends with a space (the split lists trim lines)"
+    return None
+
+
+def usable_video(path: Path, rel: str, skipped: list[dict] | None = None) -> bool:
+    """True for a video file whose list name ``rel`` (``<Class>/<name>``) the lists can hold; a dangling
+    symbolic link or a name they cannot hold is warned about (one line) and appended to ``skipped``."""
+    shown = ascii(os.fspath(path))[1:-1] if name_problem(os.fspath(path)) else os.fspath(path)
+    if path.is_symlink() and not path.exists():
+        reason = f"dangling symbolic link (to {ascii(os.readlink(path))[1:-1]})"
+    elif not path.is_file():
+        return False
+    else:
+        reason = name_problem(rel)
+        if reason is None:
+            return True
+    warn(f"skipping {shown}: {reason}; fix or rename it")
+    if skipped is not None:
+        skipped.append({"file": shown, "reason": reason})
+    return False
+
+
+def list_videos(root: Path, skipped: list[dict] | None = None) -> list[Path]:
+    """Video files in a ``<Class>/<video>`` tree, sorted; the ``splits`` folder is ignored. Dangling links
+    and names the lists cannot hold are skipped with one warning line each (and listed in ``skipped``)."""
+    root = Path(root)
+    candidates = sorted(p for p in root.glob("*/*")
+                        if p.suffix.lower() in VIDEO_EXTENSIONS and p.parent.name != "splits")
+    return [p for p in candidates if usable_video(p, p.relative_to(root).as_posix(), skipped)]
