@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from vfp.errors import VfpError
+from vfp.fileio import os_error_line
 from vfp.models.params import load_model_config
 
 
@@ -29,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
                       split_dir=Path(args.split_dir), out_dir=Path(args.out) if args.out else None)
     except VfpError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # a write outside vfp's helpers (dvclive's files): still one line
+        print(f"error: {os_error_line(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -1,6 +1,7 @@
 """Atomic file writes and one-line warnings: outputs appear whole or not at all."""
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sys
@@ -11,6 +12,34 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from vfp.errors import VfpError
+
+# errors of a write the user fixes in the folder: disk full, quota, read-only, no permission, too large, I/O
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG,
+                          errno.EIO})
+
+
+class WriteError(VfpError):
+    """A file could not be written for a reason in its folder (disk full, read-only, permissions)."""
+
+    def __init__(self, path: Path, err: OSError):
+        self.path, self.folder, self.errno = Path(path), Path(path).parent, err.errno
+        self.reason = err.strerror or str(err)
+        super().__init__(f"cannot write {self.path}: {self.reason} (in {self.folder}); free space there or make "
+                         "the folder writable, then run again")
+
+
+def write_error(path: Path, err: BaseException) -> BaseException:
+    """``err`` as a :class:`WriteError` when it is an OSError of a write the user can fix, else ``err``."""
+    if isinstance(err, OSError) and not isinstance(err, WriteError) and err.errno in WRITE_ERRNOS:
+        return WriteError(path, err)
+    return err
+
+
+def os_error_line(err: OSError) -> str:
+    """One line for an OSError that reached a stage's entry point (a write the user can fix, or other)."""
+    if err.errno in WRITE_ERRNOS:
+        return str(WriteError(Path(err.filename or "."), err))
+    return f"{err.filename or 'a file'}: {err.strerror or err}"
 
 
 def warn(message: str) -> None:
@@ -52,19 +81,32 @@ def atomic_open(path: Path, durable: bool = True) -> Iterator[BinaryIO]:
     atomic for readers) for derived data that is checked and rebuilt when bad, like the frame cache.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600: give the mode open() would
-        with os.fdopen(fd, "wb") as handle:
+        handle, tmp = _open_temp(path)
+    except OSError as err:
+        raise write_error(path, err) from None
+    try:
+        with handle:
             yield handle
             handle.flush()
             if durable:
                 os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
-        raise
+        mapped = write_error(path, err)
+        if mapped is err:
+            raise
+        raise mapped from None
+
+
+def _open_temp(path: Path) -> tuple[BinaryIO, str]:
+    """``(binary handle, name)`` of a new temp file beside ``path``, with the mode ``open()`` would give
+    (mkstemp makes 0600). The write helper every atomic write goes through (tests inject faults here)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o666 & ~current_umask())
+    return os.fdopen(fd, "wb"), tmp
 
 
 def atomic_save(path: Path, obj: object) -> Path:
@@ -113,16 +155,23 @@ def check_writable(folder: Path) -> None:
 
 @contextmanager
 def atomic_dir(path: Path) -> Iterator[Path]:
-    """Yield a temp folder beside ``path``; on success it replaces ``path`` whole."""
+    """Yield a temp folder beside ``path``; on success it replaces ``path`` whole. A failed write (disk full,
+    read-only) is a one-line :class:`WriteError`; the temp folder is removed and ``path`` kept."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    try:
+        tmp.mkdir(parents=True)
+    except OSError as err:
+        raise write_error(path, err) from None
     try:
         yield tmp
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        mapped = write_error(path / "...", err)  # a write inside the new folder: name the folder
+        if mapped is err:
+            raise
+        raise mapped from None
     if path.exists():
         shutil.rmtree(path)
     os.replace(tmp, path)

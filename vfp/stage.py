@@ -8,6 +8,7 @@ from typing import Callable
 from vfp.config import Config, load_config
 from vfp.data.video import set_decoder
 from vfp.errors import VfpError
+from vfp.fileio import os_error_line
 
 
 def run_stage(name: str, work: Callable[[Config, argparse.Namespace], object], argv: list[str] | None = None,
@@ -26,6 +27,9 @@ def run_stage(name: str, work: Callable[[Config, argparse.Namespace], object], a
         work(cfg, args)
     except VfpError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # a write outside vfp's helpers (a library's log file): still one line
+        print(f"error: {os_error_line(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"interrupted: stage {name} stopped; its outputs were not replaced", file=sys.stderr)

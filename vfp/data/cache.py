@@ -23,7 +23,8 @@ from typing import Sequence
 import numpy as np
 
 from vfp.data.video import VideoEntry, VideoReadError, decoder_choice, decoder_name, read_all
-from vfp.fileio import atomic_open, warn
+from vfp.errors import VfpError
+from vfp.fileio import WriteError, atomic_open, warn
 
 MAGIC = b"VFPCRC01"  # ends every entry, after the per-frame CRC-32s (little-endian uint32)
 
@@ -49,26 +50,65 @@ def cache_path(video: VideoEntry, cache_dir: Path, size: tuple[int, int] | None,
 
 
 def cached_frames(video: VideoEntry, cache_dir: Path, size: tuple[int, int] | None,
-                  decoder: str | None = None) -> np.ndarray:
+                  decoder: str | None = None, store: bool = True) -> np.ndarray:
     """Memory-mapped frames of ``video`` (at ``size``, None: its own), decoding and storing them first if
-    needed (or if the entry is cut or lacks its checksums). Frame contents are checked by :func:`cached_clip`."""
+    needed (or if the entry is cut or lacks its checksums). Frame contents are checked by :func:`cached_clip`.
+    When the entry cannot be stored (``store`` False, or a disk full / read-only cache: one warning line
+    per process), the decoded frames are returned as they are."""
     path = cache_path(video, cache_dir, size, decoder)
     entry = _load(path, video.n_frames, size)
+    if entry is not None:
+        return entry
+    frames = read_all(video.path, size, video.n_frames, decoder)
+    if not store or str(cache_dir) in _UNWRITABLE:
+        return frames
+    try:
+        _store(path, frames)
+    except WriteError as err:
+        _unwritable(cache_dir, err.reason)
+        return frames
+    entry = _load(path, video.n_frames, size)
     if entry is None:
-        _store(path, read_all(video.path, size, video.n_frames, decoder))
-        entry = _load(path, video.n_frames, size)
-        if entry is None:
-            raise VideoReadError(f"cache entry {path} cannot be read back after writing it")
+        raise VideoReadError(f"cache entry {path} cannot be read back after writing it")
     return entry
 
 
+_UNWRITABLE: set[str] = set()  # cache folders this process cannot write to (warned once each)
+_UNWRITABLE_REASON: dict[str, str] = {}
+
+
+def _unwritable(cache_dir: Path, reason: str, quiet: bool = False) -> None:
+    _UNWRITABLE_REASON[str(cache_dir)] = reason
+    if str(cache_dir) not in _UNWRITABLE:
+        _UNWRITABLE.add(str(cache_dir))
+        if not quiet:
+            warn(f"data.cache {cache_dir} cannot be written ({reason}): videos are decoded without storing them "
+             "(free space there or make it writable to use the cache again)")
+
+
+def cache_writable(cache_dir: Path, quiet: bool = False) -> bool:
+    """True when a file can be created in ``cache_dir``; else False and one warning line unless ``quiet``
+    (entries already there are still read)."""
+    probe = Path(cache_dir) / f".write_probe_{os.getpid()}"
+    try:
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"ok")
+        probe.unlink()
+        return True
+    except OSError as err:
+        _unwritable(cache_dir, err.strerror or str(err), quiet)
+        return False
+
+
 def cached_clip(video: VideoEntry, cache_dir: Path, size: tuple[int, int] | None, indices: np.ndarray,
-                decoder: str | None = None) -> np.ndarray:
+                decoder: str | None = None, store: bool = True) -> np.ndarray:
     """Frames ``indices`` of ``video`` from its cache entry, uint8 [T, H, W, 3], each checked against its
     CRC-32; a damaged entry is reported in one line, decoded again and read again."""
     path = cache_path(video, cache_dir, size, decoder)
     for _ in range(2):
-        frames = cached_frames(video, cache_dir, size, decoder)
+        frames = cached_frames(video, cache_dir, size, decoder, store)
+        if not isinstance(frames, np.memmap):  # just decoded, not stored
+            return np.ascontiguousarray(frames[indices])
         crcs = _crcs(path, len(frames))
         out = np.ascontiguousarray(frames[indices])
         bad = [int(i) for i, frame in zip(indices, out) if zlib.crc32(frame) != int(crcs[i])]
@@ -118,13 +158,16 @@ def _store(path: Path, frames: np.ndarray) -> None:
         handle.write(crcs.tobytes() + MAGIC)
 
 
-def _fill_one(args: tuple[VideoEntry, Path, tuple[int, int] | None, str]) -> tuple[str, str | None]:
+def _fill_one(args: tuple[VideoEntry, Path, tuple[int, int] | None, str]) -> tuple[str, str | None, str | None]:
+    """``(video, unreadable reason, write error)`` after storing one video's entry."""
     video, cache_dir, size, decoder = args
     try:
-        cached_frames(video, cache_dir, size, decoder)
-        return str(video.path), None
+        _store(cache_path(video, cache_dir, size, decoder), read_all(video.path, size, video.n_frames, decoder))
+        return str(video.path), None, None
     except VideoReadError as err:
-        return str(video.path), str(err)
+        return str(video.path), str(err), None
+    except WriteError as err:
+        return str(video.path), None, str(err)
 
 
 def build_cache(videos: Sequence[VideoEntry], cache_dir: Path, size: tuple[int, int] | None, workers: int = 2,
@@ -134,6 +177,9 @@ def build_cache(videos: Sequence[VideoEntry], cache_dir: Path, size: tuple[int, 
     decoder = decoder_choice(decoder)  # fixed here: every worker uses the same choice
     size = tuple(size) if size else None
     todo = [v for v in videos if _load(cache_path(v, cache_dir, size, decoder), v.n_frames, size) is None]
+    if todo and not cache_writable(cache_dir, quiet=True):
+        raise VfpError(f"data.cache {cache_dir} cannot be written: {_UNWRITABLE_REASON.get(str(cache_dir))}; "
+                       "make it writable or point data.cache elsewhere")
     failed = []
     jobs = [(v, Path(cache_dir), size, decoder) for v in todo]
     if workers > 1 and len(jobs) > 1:
@@ -143,7 +189,10 @@ def build_cache(videos: Sequence[VideoEntry], cache_dir: Path, size: tuple[int, 
             results = list(pool.map(_fill_one, jobs, chunksize=4))
     else:
         results = [_fill_one(job) for job in jobs]
-    for path, reason in results:
+    write_errors = [error for _, _, error in results if error]
+    if write_errors:  # disk full during the fill: the entries written so far are whole and kept
+        raise VfpError(f"{write_errors[0]} ({len(write_errors)} of {len(jobs)} videos not stored)")
+    for path, reason, _ in results:
         if reason:
             warn(f"not cached {path}: {reason}")
             failed.append({"file": path, "reason": reason})

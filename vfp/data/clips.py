@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vfp.data.cache import cached_clip
+from vfp.data.cache import cache_writable, cached_clip
 from vfp.data.video import VideoEntry, VideoReadError, decoder_choice, probe, read_frames
 from vfp.fileio import warn
 from vfp.frames import to_model
@@ -85,6 +85,8 @@ class ClipDataset(Dataset):
         self.random_start, self.clips_per_video, self.seed = random_start, clips_per_video, seed
         self.all_starts, self.stride, self.max_clips, self.augment = starts == "all", stride, max_clips, augment
         self.cache_dir = Path(cache_dir) if cache_dir else None
+        # a cache that cannot be written (read-only, full) is still read; warned once here, not per worker
+        self.cache_store = self.cache_dir is not None and cache_writable(self.cache_dir)
         # the backend is fixed here and pickled into the workers: a worker started by spawn or forkserver
         # need not share this process's memory or environment
         self.decoder = decoder_choice()
@@ -193,7 +195,8 @@ class ClipDataset(Dataset):
     def _frames(self, video: VideoEntry, indices: np.ndarray, item: int) -> np.ndarray:
         """uint8 [T, H, W, 3] of ``indices``, cut to this item's crop window when ``crop`` is set."""
         if self.cache_dir is not None:
-            frames = cached_clip(video, self.cache_dir, self.size, indices, self.decoder)  # checksums checked
+            frames = cached_clip(video, self.cache_dir, self.size, indices, self.decoder,  # checksums checked
+                                 store=self.cache_store)
         else:
             frames = read_frames(video.path, indices, self.size, self.decoder)
         if self.crop is None:
