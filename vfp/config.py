@@ -40,7 +40,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class SampleConfig:
-    seed: int = 0
+    seed: int = bounded(0, ge=0)
     moving_classes: int = bounded(6, ge=1)
     static_classes: int = bounded(2, ge=0)
     groups: int = bounded(6, ge=6, note="(3 official splits of 2 test groups)")
@@ -77,7 +77,7 @@ class SplitConfig:
     official: int = 1
     val_fraction: float = bounded(0.2, ge=0, lt=1)
     mode: Literal["auto", "group", "temporal"] = "auto"
-    fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
+    fractions: tuple[float, float, float] = bounded((0.7, 0.1, 0.2), ge=0, le=1)
     gap: int = 0  # frames between temporal segments; 0: one clip span (4 context + evaluate.horizon frames)
 
     def validate(self) -> None:
@@ -104,10 +104,10 @@ class TrainConfig:
     compile: bool = False
     grad_clip: float = bounded(1.0, ge=0)
     starts: Literal["all", "random"] = "all"  # all: every valid clip start; random: clips_per_video per video
-    clips_per_epoch: int = 512  # starts: all -> at most this many clips per epoch (a new subset each epoch); 0: all
+    clips_per_epoch: int = bounded(512, ge=0)  # starts: all -> at most this many clips an epoch; 0: all
     augment_flip: bool = True  # horizontal flip, the same for every frame of a clip
     augment_reverse: bool = True  # play the clip backwards
-    augment_scale: float = 1.0  # random crop of [augment_scale, 1] of the frame side, resized back; 1.0: off
+    augment_scale: float = bounded(1.0, gt=0, le=1)  # random crop of [scale, 1] of the side, resized back; 1: off
 
     def validate(self) -> None:
         if not 1 <= self.stride[0] <= self.stride[1]:
@@ -175,7 +175,7 @@ class CompareConfig:
 @dataclass(frozen=True)
 class Config:
     model: str = ""  # a registered model name (vfp.models); needed by train / evaluate
-    seed: int = 0
+    seed: int = bounded(0, ge=0)
     plugins: tuple[str, ...] = ()  # modules imported before validation; they register models
     data: DataConfig = DataConfig()
     sample: SampleConfig = SampleConfig()
@@ -216,13 +216,30 @@ SETTINGS = tuple(f.name for f in dataclasses.fields(Config) if f.name not in ("m
 
 
 def _check_across(cfg: Config, source: str) -> None:
-    """Rules between sections (ranges within one are on the fields): data.size and train.crop agree."""
+    """Rules between sections (ranges within one are on the fields), checked by every stage before it touches
+    the workspace: data.size and train.crop agree; fp16 is not asked on the CPU; data.folder lies apart from
+    data.root; data.cache is not a file."""
     d, t = cfg.data, cfg.train
     if d.size == "source" and t.crop < 8:
         raise ConfigError(f"{source}: data.size: source needs train.crop >= 8 (training takes crop x crop windows "
                           f"of each video at its own size), got {t.crop}")
     if d.size != "source" and t.crop > min(d.size):
         raise ConfigError(f"{source}: train.crop must be <= data.size {list(d.size)}, got {t.crop}")
+    if t.amp == "fp16" and t.device == "cpu":
+        raise ConfigError(f"{source}: train.amp fp16 needs a CUDA GPU and train.device is cpu; set train.amp: "
+                          "bf16 (mixed precision on CPU) or none")
+    if d.source == "folder" and d.folder and _overlap(Path(d.folder), Path(d.root)):
+        raise ConfigError(f"{source}: data.folder {d.folder} and data.root {d.root} overlap (the same folder, or "
+                          "one inside the other): the download stage replaces data.root whole; point data.root at "
+                          "a separate folder (e.g. data/raw)")
+    if d.cache and Path(d.cache).exists() and not Path(d.cache).is_dir():
+        raise ConfigError(f"{source}: data.cache {d.cache} is a file, not a folder; point it at a folder "
+                          "(e.g. data/cache) or set it to \"\" to decode without a cache")
+
+
+def _overlap(a: Path, b: Path) -> bool:
+    a, b = a.resolve(), b.resolve()
+    return a == b or a in b.parents or b in a.parents
 
 
 def decode_size(size: str | tuple[int, int]) -> tuple[int, int] | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import math
 import types
 import typing
 from typing import Any, Literal, Mapping
@@ -134,6 +135,8 @@ def coerce(value: Any, tp: Any, key: str, source: str) -> Any:
         accepts, wording = _SCALARS[tp]
         if not accepts(value):
             raise ConfigError(f"{source}: {key} must be {wording}, got {value!r}")
+        if tp is float and not math.isfinite(value):
+            raise ConfigError(f"{source}: {key} must be a finite number, got {value!r}")
         return float(value) if tp is float else value
     raise TypeError(f"unsupported annotation {_type_name(tp)} for {key}")  # a bug in a schema, not in params
 

@@ -51,11 +51,12 @@ def resolve_device(name: str | torch.device) -> torch.device:
 
 
 def effective_amp(amp: str, device: torch.device) -> str:
-    """The AMP mode actually used: fp16 needs CUDA (ignored, i.e. ``none``, on CPU)."""
+    """The AMP mode used on ``device``; fp16 needs CUDA: elsewhere a one-line VfpError (never ignored)."""
     if amp not in AMP_MODES:
         raise ValueError(f"amp must be one of {AMP_MODES}, got {amp!r}")
     if amp == "fp16" and device.type != "cuda":
-        return "none"
+        raise VfpError(f"train.amp fp16 needs a CUDA GPU, and training runs on {device.type}; set train.amp: bf16 "
+                       "(mixed precision on CPU) or none")
     return amp
 
 
