@@ -5,7 +5,7 @@
 On the same pre-loaded in-memory test batches (``evaluate.batch_size`` clips of
 ``n_ctx + evaluate.horizon`` frames, ``n_ctx = evaluate.context`` or more, at ``data.size``):
 
-* ``eval``: the evaluation engine of ``vfp.evaluation`` (``create_test_evaluator``: the model's
+* ``eval``: the test evaluator of ``vfp.engines.testing`` (``create_test_evaluator``: the model's
   autoregressive prediction of ``horizon`` frames + every metric of ``vfp.metrics.per_step_metrics``,
   accumulated beside the baselines) with the baselines (copy-last, flow extrapolation) and masks
   already in the baseline cache, as every evaluation after the first one of a (split, protocol, size) finds them;
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     from vfp.data.cache import build_cache
     from vfp.data.clips import ClipDataset
     from vfp.data.splits import read_split
-    from vfp.evaluation import create_test_evaluator
+    from vfp.engines.testing import BaselineSource, create_test_evaluator
     from vfp.metrics import per_step_metrics
     from vfp.models.registry import build_model
 
@@ -102,11 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     baseline_times = [run_baselines() for _ in range(max(1, min(3, repeats)))]
 
     def run_eval(name, model):
-        engine = create_test_evaluator(model, n_ctx=n_ctx, horizon=horizon, device=device, ev=ev, n_gifs=0,
-                                       cache=cache)
+        baselines = BaselineSource(ev, cache)
+        engine = create_test_evaluator(model, n_ctx=n_ctx, horizon=horizon, device=device, baselines=baselines)
         t0 = time.perf_counter()
         engine.run(batches, max_epochs=1)
-        assert engine.state.baseline_s == 0.0, "baselines were recomputed: the cache missed"
+        assert baselines.seconds == 0.0, "baselines were recomputed: the cache missed"
         return time.perf_counter() - t0
 
     @torch.no_grad()

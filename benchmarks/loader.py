@@ -194,7 +194,7 @@ def loader_rate(dataset, batch_size: int, num_workers: int, max_batches: int) ->
     import torch
     from torch.utils.data import DataLoader
 
-    from vfp.training import EpochSampler
+    from vfp.data.loaders import EpochSampler
 
     sampler = EpochSampler(len(dataset), seed=0, shuffle=True)
     sampler.set_epoch(1)

@@ -19,11 +19,15 @@ from vfp.stage import run_stage
 OUT = Path("params")
 
 
+def add_arguments(parser):
+    parser.add_argument("--out", type=Path, default=None, help="default: params/<model>.json")
+
+
 def work(cfg, args):
     spec = get_spec(cfg.model)
     data = {"model": cfg.model, "recipe": spec.recipe, "section": to_dict(cfg.model_section()),
             "plugins": list(cfg.plugins), "sources": model_sources(cfg.model)}
-    path = OUT / f"{cfg.model}.json"
+    path = args.out or OUT / f"{cfg.model}.json"
     text = json.dumps(data, indent=1, sort_keys=True) + "\n"
     if not path.is_file() or path.read_text() != text:
         atomic_write_text(path, text)
@@ -31,7 +35,7 @@ def work(cfg, args):
 
 
 def main(argv=None) -> int:
-    return run_stage("model_params", work, argv, load=load_model_config)
+    return run_stage("model_params", work, argv, add_arguments, load=load_model_config)
 
 
 if __name__ == "__main__":

@@ -1,43 +1,31 @@
-"""Train stage: ``python stages/train.py [--params params.yaml] [--nproc N] [--backend gloo|nccl]``.
+"""train stage: train ``model`` into its run folder (see vfp.training).
 
-Reads params.yaml, trains ``model`` into ``models/<model>/`` (see vfp.training). Exit codes:
-0 done, 1 user error (one line on stderr), 130 interrupted with Ctrl-C (checkpoint saved).
+``python stages/train.py [--params params.yaml] [--split-dir data/split] [--out models/<model>] [--nproc N]
+[--backend gloo|nccl]``. Exit codes: 0 done, 1 user error (one line on stderr), 130 interrupted with Ctrl-C
+(checkpoint saved).
 """
-from __future__ import annotations
-
-import argparse
 import sys
 from pathlib import Path
 
-from vfp.errors import VfpError
-from vfp.fileio import os_error_line
 from vfp.models.params import load_model_config
+from vfp.stage import run_stage
+from vfp.training import run
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
-    parser.add_argument("--split-dir", default="data/split", help="folder with train/val lists")
-    parser.add_argument("--out", default=None, help="output folder (default: models/<model>)")
+def add_arguments(parser):
+    parser.add_argument("--split-dir", type=Path, default=Path("data/split"), help="folder with train/val lists")
+    parser.add_argument("--out", type=Path, default=None, help="run folder (default: models/<model>)")
     parser.add_argument("--nproc", type=int, default=1, help="processes on this node (default 1)")
     parser.add_argument("--backend", default=None, help="gloo | nccl (default: nccl on CUDA, else gloo)")
-    args = parser.parse_args(argv)
-    try:
-        from vfp.training import run
 
-        cfg = load_model_config(args.params)
-        summary = run(cfg, nproc_per_node=args.nproc, backend=args.backend,
-                      split_dir=Path(args.split_dir), out_dir=Path(args.out) if args.out else None)
-    except VfpError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except OSError as err:  # a write outside vfp's helpers (dvclive's files): still one line
-        print(f"error: {os_error_line(err)}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+
+def work(cfg, args):
+    summary = run(cfg, nproc_per_node=args.nproc, backend=args.backend, split_dir=args.split_dir, out_dir=args.out)
     return 130 if summary.get("interrupted") else 0
+
+
+def main(argv=None) -> int:
+    return run_stage("train", work, argv, add_arguments, load=load_model_config)
 
 
 if __name__ == "__main__":

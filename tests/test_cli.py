@@ -13,7 +13,7 @@ import yaml
 from PIL import Image
 
 from vfp.cli import main
-from vfp.evaluation import MIN_CONTEXT
+from vfp.testset import MIN_CONTEXT
 
 REPO = Path(__file__).resolve().parents[1]
 

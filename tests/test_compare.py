@@ -39,7 +39,8 @@ def _exp(name, model="autoencoder", lr=0.1, psnr=20.0, model_bytes=None, note=""
 
 
 def test_merge_twins_joins_identical_states_and_keeps_the_named_one():
-    ws, base, other = _exp("workspace", lr=0.2, model_bytes=b"x"), _exp("main", model_bytes=b"y"), _exp("other", lr=0.2, model_bytes=b"x")
+    ws, base = _exp("workspace", lr=0.2, model_bytes=b"x"), _exp("main", model_bytes=b"y")
+    other = _exp("other", lr=0.2, model_bytes=b"x")
     ws.params["compare.clips"] = 8  # page settings define no experiment
     merged = merge_twins([ws, base, other])
     assert [e.name for e in merged] == ["other (= workspace)", "main"]
@@ -57,7 +58,8 @@ def test_predictions_for_a_model_read_from_bytes_and_reasons_when_none(tmp_path)
     other = predict_clips(exp, clips, n_ctx=4, horizon=2, size=(8, 8), interval=3)
     assert other == "trained at size [8, 8], interval 2: not these clips"
     missing = _exp("b", note="model file models/autoencoder/model.pt is missing at this revision")
-    assert predict_clips(missing, clips, 4, 2, (8, 8), 2).startswith("model file models/autoencoder/model.pt is missing")
+    reason = predict_clips(missing, clips, 4, 2, (8, 8), 2)
+    assert reason.startswith("model file models/autoencoder/model.pt is missing")
     assert "not a vfp model file" in predict_clips(_exp("c", model_bytes=b"junk"), clips, 4, 2, (8, 8), 2)
 
 
@@ -73,7 +75,8 @@ def test_page_has_a_row_per_experiment_and_a_column_per_method(tmp_path):
     index = write_page(out, exps, differing_params(exps), clips, preds, n_ctx=4, horizon=2, scale=3)
     page = index.read_text()
     assert page.count("<tr class=experiment>") == 3 and "missing at this revision" in page
-    assert re.findall(r"<th class=method>([^<]+)</th>", page) == ["context", "truth", "copy-last", "main", "other", "gone"]
+    methods = re.findall(r"<th class=method>([^<]+)</th>", page)
+    assert methods == ["context", "truth", "copy-last", "main", "other", "gone"]
     assert "autoencoder.lr=0.2" in page and "24.00 <span class=cl>17.00</span>" in page  # t+1 beside copy-last
     srcs = re.findall(r'src="([^"]+)"', page)
     assert len(srcs) == 1 + 3 * 5 and all((out / s).is_file() for s in srcs)  # per-step figure + 3 clips x 5

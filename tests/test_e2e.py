@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.dvc_project import commit_all, dvc, project_copy
+from vfp.runs import EXPECTED_SUFFIX, GENERATED_SUFFIX
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +72,7 @@ def test_repro_then_experiment_then_diff(project: Path):
     assert page.tables >= 1 and page.srcs
     assert all(not s.startswith(("/", "http")) and (report / s).is_file() for s in page.srcs)
     gifs = sorted(p.name for p in (report / "gifs").glob("*.gif"))
-    assert any(n.endswith("_expected_large.gif") for n in gifs) and any(n.endswith("_generated_large.gif") for n in gifs)
+    assert any(n.endswith(EXPECTED_SUFFIX) for n in gifs) and any(n.endswith(GENERATED_SUFFIX) for n in gifs)
     assert all(n.startswith("v_") for n in gifs)
     snapshots = list((project / "models/multiscale_gan/snapshots").rglob("*_generated_large.gif"))
     assert snapshots

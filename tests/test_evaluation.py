@@ -15,11 +15,13 @@ from PIL import Image
 from vfp.config import ConfigError
 from vfp.data.video import probe
 from vfp.errors import VfpError
-from vfp.evaluation import MIN_CONTEXT, evaluate, read_loss_history, read_per_step_csv, rebuild_report
+from vfp.evaluation import evaluate, rebuild_report
 from vfp.metrics import METRIC_NAMES
 from vfp.modelio import save_trained
 from vfp.models.params import parse_model_config
 from vfp.models.registry import build_model
+from vfp.runs import read_loss_history, read_per_step_csv
+from vfp.testset import MIN_CONTEXT
 
 HORIZON = 3
 GIFS = 2

@@ -11,12 +11,10 @@ from vfp.metrics import (
     STAT_NAMES,
     MetricAccumulator,
     copy_last_prediction,
-    flat_metrics,
     per_step_metrics,
-    per_step_rows,
     ssim_frames,
-    write_rows_csv,
 )
+from vfp.results import flat_metrics, per_step_rows, write_rows_csv
 
 
 def _px(x):

@@ -9,10 +9,11 @@ import pytest
 from vfp.config import EVAL_PROTOCOLS, ConfigError
 from vfp.data.video import probe
 from vfp.errors import VfpError
-from vfp.evaluation import check_model_size, evaluate, select_videos
+from vfp.evaluation import evaluate
 from vfp.modelio import save_trained
 from vfp.models.params import parse_model_config
 from vfp.models.registry import build_model
+from vfp.testset import check_model_size, select_videos
 
 
 def cfg_with(evaluate: dict, **extra):
@@ -65,7 +66,8 @@ def test_every_takes_exactly_every_kth_video():
 def test_a_size_the_model_cannot_run_is_refused_in_one_line():
     model = build_model("autoencoder", features=[4, 8, 16], n_input=1)  # stride 4
     check_model_size(model, (240, 320), "autoencoder")
-    with pytest.raises(VfpError, match=r"evaluate.size \[30, 40\]: autoencoder needs H and W divisible by its stride 4"):
+    with pytest.raises(VfpError,
+                       match=r"evaluate.size \[30, 40\]: autoencoder needs H and W divisible by its stride 4"):
         check_model_size(model, (30, 40), "autoencoder")
 
 

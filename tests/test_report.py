@@ -10,8 +10,9 @@ import torch
 from vfp.baselines import predictors
 from vfp.frames import to_model
 from vfp.gif import write_gif_pair
-from vfp.metrics import MetricAccumulator, flat_metrics, per_step_metrics
+from vfp.metrics import MetricAccumulator, per_step_metrics
 from vfp.report import write_report
+from vfp.results import flat_metrics
 
 
 class _Collector(HTMLParser):
@@ -101,7 +102,8 @@ def test_report_deterministic_and_no_history(tmp_path):
     first = index.read_text()
     index2, _, _ = _build(tmp_path)
     assert index2.read_text() == first
-    steps = {"model": {"psnr": [30.0, 25.0], "ssim": [0.9, 0.8]}, "copy_last": {"psnr": [28.0, 20.0], "ssim": [0.85, 0.7]}}
+    steps = {"model": {"psnr": [30.0, 25.0], "ssim": [0.9, 0.8]},
+             "copy_last": {"psnr": [28.0, 20.0], "ssim": [0.85, 0.7]}}
     idx = write_report(tmp_path / "r2", model="copy_last", flat=None, steps=steps, loss_history=None, gif_pairs=[])
     text = idx.read_text()
     assert "No training loss history" in text

@@ -190,8 +190,8 @@ def test_gan_export_comes_from_an_adversarial_epoch_or_its_start(tmp_path):
 
 
 def test_report_says_which_epoch_was_exported_and_why(tmp_path):
-    from vfp.evaluation import read_selection
     from vfp.report import write_report
+    from vfp.runs import read_selection
 
     logs = tmp_path / "logs"
     logs.mkdir()

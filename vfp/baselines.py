@@ -30,15 +30,13 @@ import torch
 from vfp import flow as fl
 from vfp.fileio import atomic_save, warn
 from vfp.frames import to_pixels
+from vfp.keys import BASELINES, COPY_LAST, FLOW, LABELS
 from vfp.metrics import copy_last_prediction, moving_mask, per_step_metrics, psnr_frames
 
 __all__ = ["COPY_LAST", "FLOW", "NAMES", "LABELS", "CACHE_VERSION", "copy_last", "flow_extrapolation",
            "predictors", "clip_masks", "baseline_batch", "cache_key", "BaselineCache"]
 
-COPY_LAST = "copy_last"
-FLOW = "flow"
-NAMES = (COPY_LAST, FLOW)  # the first one is the primary baseline (plain ``*_gain_*`` keys)
-LABELS = {COPY_LAST: "copy-last", FLOW: "flow"}
+NAMES = BASELINES  # the first one is the primary baseline (plain ``*_gain_*`` keys)
 CACHE_VERSION = 2  # 2: one warp for baseline and models (exact at zero flow), flow.method
 
 

@@ -10,8 +10,31 @@ import argparse
 import sys
 from pathlib import Path
 
+from vfp.compare import compare
+from vfp.config import decode_size, load_config
+from vfp.data.cache import build_cache
+from vfp.data.splits import SPLIT_NAMES, read_split
+from vfp.data.video import set_decoder
 from vfp.errors import VfpError
+from vfp.evaluation import evaluate, rebuild_report
+from vfp.models.params import load_model_config
 from vfp.predict_cli import add_commands
+from vfp.results import summary_lines
+from vfp.runs import METRICS_FILE, PER_STEP_FILE
+
+
+def _with_params() -> argparse.ArgumentParser:
+    """The parent parser of the commands that read params.yaml: ``--params``, declared once."""
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: %(default)s)")
+    return shared
+
+
+def _with_split(shared: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``--params`` and ``--split-dir`` (the commands that read the split lists)."""
+    split = argparse.ArgumentParser(add_help=False, parents=[shared])
+    split.add_argument("--split-dir", type=Path, default=Path("data/split"), help="default: %(default)s")
+    return split
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -20,54 +43,45 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     COMMANDS.update(add_commands(sub))  # predict, export
+    params = _with_params()
+    split = _with_split(params)
 
-    r = sub.add_parser("report", help="rebuild reports/<model>/index.html from the saved metrics",
+    r = sub.add_parser("report", parents=[params], help="rebuild reports/<model>/index.html from the saved metrics",
                        description="Rebuild reports/<model>/index.html from metrics/metrics.json, "
                                    "metrics/per_step.csv, reports/<model>/gifs/ and models/<model>/logs/ "
                                    "without running the model.")
-    r.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
-    r.add_argument("--metrics", type=Path, default=Path("metrics/metrics.json"), help="default: %(default)s")
-    r.add_argument("--per-step", type=Path, default=Path("metrics/per_step.csv"), help="default: %(default)s")
+    r.add_argument("--metrics", type=Path, default=METRICS_FILE, help="default: %(default)s")
+    r.add_argument("--per-step", type=Path, default=PER_STEP_FILE, help="default: %(default)s")
     r.add_argument("--report-dir", type=Path, default=None, help="default: reports/<model>")
 
-    e = sub.add_parser("evaluate", help="same as the evaluate stage (model and copy-last on the test split)",
-                       description="Evaluate the trained model and copy-last on the test split; write "
+    e = sub.add_parser("evaluate", parents=[split],
+                       help="same as the evaluate stage (the model, copy-last and flow on the test split)",
+                       description="Evaluate the trained model beside the two baselines on the test split: "
+                                   "copy-last (the last context frame repeated) and flow (the last frame moved on "
+                                   "by the optical flow between the last two context frames, flow.method); write "
                                    "metrics/metrics.json, metrics/per_step.csv and reports/<model>/.")
-    e.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
-    e.add_argument("--split-dir", type=Path, default=Path("data/split"), help="default: %(default)s")
     e.add_argument("--checkpoint", type=Path, default=None, help="default: models/<model>/model.pt")
-    c = sub.add_parser("cache", help="decode every split video once into the frame cache (data.cache)",
+    c = sub.add_parser("cache", parents=[split], help="decode every split video once into the frame cache (data.cache)",
                        description="Fill data.cache with uint8 frames at data.size (source: each video's own "
                                    "size) for the train/val/test videos, in parallel; videos already cached are "
                                    "skipped (resumable).")
-    c.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
-    c.add_argument("--split-dir", type=Path, default=Path("data/split"), help="default: %(default)s")
     c.add_argument("--workers", type=int, default=2, help="decoding processes (default: %(default)s)")
-    m = sub.add_parser("compare", help="every experiment side by side: reports/compare/index.html",
+    m = sub.add_parser("compare", parents=[split], help="every experiment side by side: reports/compare/index.html",
                        description="One row per experiment DVC knows (workspace, baseline, every dvc exp run) "
                                    "with the params that differ and the test metrics per horizon step beside "
-                                   "copy-last; then compare.clips test clips with one column per method "
+                                   "copy-last and flow; then compare.clips test clips with one column per method "
                                    "(context, truth, copy-last, each experiment's model read from DVC).")
-    m.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
-    m.add_argument("--split-dir", type=Path, default=Path("data/split"), help="default: %(default)s")
     m.add_argument("--out", type=Path, default=Path("reports/compare"), help="output folder (default: %(default)s)")
     return parser
 
 
 def _compare(args: argparse.Namespace) -> None:
-    from vfp.compare import compare
-    from vfp.config import load_config
-
     cfg = load_config(args.params)
     path = compare(cfg, root=args.params.resolve().parent, split_dir=args.split_dir, out_dir=args.out)
     print(f"wrote {path}")
 
 
 def _cache(args: argparse.Namespace) -> None:
-    from vfp.config import decode_size, load_config
-    from vfp.data.cache import build_cache
-    from vfp.data.splits import SPLIT_NAMES, read_split
-
     cfg = load_config(args.params)
     if not cfg.data.cache:
         raise VfpError(f"{args.params}: data.cache is empty; set a folder to cache decoded frames in")
@@ -79,19 +93,12 @@ def _cache(args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
-    from vfp.config import load_config
-    from vfp.evaluation import rebuild_report
-
     cfg = load_config(args.params)
     path = rebuild_report(cfg, metrics_path=args.metrics, per_step_path=args.per_step, report_dir=args.report_dir)
     print(f"wrote {path}")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from vfp.data.video import set_decoder
-    from vfp.evaluation import evaluate, summary_lines
-    from vfp.models.params import load_model_config
-
     cfg = load_model_config(args.params)
     set_decoder(cfg.data.decoder)
     flat = evaluate(cfg, model_path=args.checkpoint, split_dir=args.split_dir)

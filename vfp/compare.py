@@ -22,15 +22,21 @@ from typing import Any, Iterator, Mapping
 
 import torch
 
+from vfp.compare_page import write_page
 from vfp.config import Config, decode_size
+from vfp.data.loaders import test_dataset
+from vfp.data.splits import read_split
 from vfp.data.video import frame_size
 from vfp.errors import VfpError
+from vfp.fileio import check_writable
 from vfp.modelio import load_trained
+from vfp.runs import METRICS_FILE, RunLayout
+from vfp.testset import MIN_CONTEXT
 
 __all__ = ["Experiment", "list_experiments", "merge_twins", "differing_params", "predict_clips", "compare"]
 
 WORKSPACE = "workspace"
-TEST_METRICS = "metrics/metrics.json"
+TEST_METRICS = METRICS_FILE.as_posix()
 
 
 @dataclass
@@ -50,8 +56,12 @@ class Experiment:
         return str(self.params.get("model", "?"))
 
     @property
+    def layout(self) -> RunLayout:
+        return RunLayout.for_model(self.model)
+
+    @property
     def model_path(self) -> str:
-        return f"models/{self.model}/model.pt"
+        return self.layout.model_file.as_posix()
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -117,7 +127,7 @@ def list_experiments(root: Path) -> list[Experiment]:
         params = flatten(_file_data(data.get("params"), "params.yaml"))
         exp = Experiment(name=name, rev=rev, params=params, note=note,
                          metrics=_file_data(data.get("metrics"), TEST_METRICS))
-        exp.train_metrics = flatten(_file_data(data.get("metrics"), f"models/{exp.model}/logs/metrics.json"))
+        exp.train_metrics = flatten(_file_data(data.get("metrics"), exp.layout.train_metrics.as_posix()))
         if not note:
             exp.model_bytes = read_model_bytes(root, rev, exp.model_path)
             if exp.model_bytes is None:
@@ -190,14 +200,11 @@ def predict_clips(exp: Experiment, clips: list[torch.Tensor], n_ctx: int, horizo
 
 def test_clips(cfg: Config, split_dir: Path, k: int, n_ctx: int, horizon: int) -> list[tuple[str, torch.Tensor]]:
     """``k`` test clips spread over the test list: ``(video name, frames [n_ctx + horizon, C, H, W])``."""
-    from vfp.data.clips import ClipDataset
-    from vfp.data.splits import read_split
-
     videos = read_split(Path(split_dir), "test")
     cache = Path(cfg.data.cache) if cfg.data.cache else None
     size = decode_size(cfg.data.size) or (frame_size(videos[0].path) if videos else None)
-    dataset = ClipDataset(videos, n_frames=n_ctx + horizon, interval=cfg.data.interval, size=size,
-                          random_start=False, clips_per_video=1, cache_dir=cache)
+    dataset = test_dataset(videos, n_frames=n_ctx + horizon, interval=cfg.data.interval, size=size,
+                           clips_per_video=1, cache_dir=cache)
     if len(dataset) == 0:
         raise VfpError(f"{Path(split_dir) / 'test.txt'}: no test video is long enough for {n_ctx + horizon} "
                        f"frames every {cfg.data.interval}")
@@ -210,12 +217,9 @@ def test_clips(cfg: Config, split_dir: Path, k: int, n_ctx: int, horizon: int) -
 def compare(cfg: Config, *, root: Path = Path("."), split_dir: Path = Path("data/split"),
             out_dir: Path = Path("reports/compare")) -> Path:
     """Write ``out_dir/index.html`` (+ images) comparing every experiment; return its path."""
-    from vfp.compare_page import write_page
-    from vfp.fileio import check_writable
-
     check_writable(Path(out_dir))
     exps = merge_twins(list_experiments(Path(root)))
-    n_ctx = max(int(getattr(cfg.evaluate, "context", 4)), 4)
+    n_ctx = max(int(cfg.evaluate.context), MIN_CONTEXT)
     horizon = cfg.evaluate.horizon
     clips = test_clips(cfg, Path(split_dir), cfg.compare.clips, n_ctx, horizon)
     frames = [c for _, c in clips]

@@ -17,8 +17,10 @@ import numpy as np
 import torch
 from einops import rearrange
 
+from vfp import keys
 from vfp.fileio import atomic_dir, atomic_write_text
 from vfp.frames import to_uint8
+from vfp.keys import Val
 
 if TYPE_CHECKING:
     from vfp.compare import Experiment
@@ -57,16 +59,17 @@ def _fmt(value: Any, digits: int) -> str:
 
 def _step_value(metrics: Mapping[str, Any], name: str, k: int, digits: int) -> str:
     """``model <copy-last> [flow ...]`` for metric ``name`` at step ``k``."""
-    model, copy_last = metrics.get(f"{name}_t{k}"), metrics.get(f"copy_last_{name}_t{k}")
-    cell = f"{_fmt(model, digits)} <span class=cl>{_fmt(copy_last, digits)}</span>"
-    if f"flow_{name}_t{k}" in metrics:
-        cell += f" <span class=cl>flow {_fmt(metrics.get(f'flow_{name}_t{k}'), digits)}</span>"
+    key = keys.at(name, k)
+    cell = (f"{_fmt(metrics.get(key), digits)} "
+            f"<span class=cl>{_fmt(metrics.get(keys.of(keys.COPY_LAST, key)), digits)}</span>")
+    if keys.of(keys.FLOW, key) in metrics:
+        cell += f" <span class=cl>flow {_fmt(metrics.get(keys.of(keys.FLOW, key)), digits)}</span>"
     return cell
 
 
 def _step_cell(metrics: Mapping[str, Any], k: int) -> str:
-    return (f"<td class=num>PSNR {_step_value(metrics, 'psnr', k, 2)}<br>"
-            f"SSIM {_step_value(metrics, 'ssim', k, 3)}</td>")
+    return (f"<td class=num>PSNR {_step_value(metrics, keys.PSNR, k, 2)}<br>"
+            f"SSIM {_step_value(metrics, keys.SSIM, k, 3)}</td>")
 
 
 def _train_cell(metrics: Mapping[str, Any]) -> str:
@@ -75,8 +78,9 @@ def _train_cell(metrics: Mapping[str, Any]) -> str:
         return "-"
     parts = [f"{html.escape(k.split('.', 1)[1])} {_fmt(metrics[k], 4)}" for k in ("train.loss", "train.loss_g")
              if k in metrics]
-    if "val.psnr_t1" in metrics:
-        parts.append(f"val PSNR t+1 {_fmt(metrics['val.psnr_t1'], 2)}")
+    val_psnr = f"val.{Val.PSNR_T1.value}"
+    if val_psnr in metrics:
+        parts.append(f"val PSNR t+1 {_fmt(metrics[val_psnr], 2)}")
     return f"epoch {metrics.get('step', '?')}: " + ", ".join(parts)
 
 
@@ -108,20 +112,20 @@ def _plot(exps: Sequence["Experiment"], horizon: int, path: Path) -> bool:
     import matplotlib.pyplot as plt
 
     steps = list(range(1, horizon + 1))
-    have = [e for e in exps if any(f"psnr_t{k}" in e.metrics for k in steps)]
+    have = [e for e in exps if any(keys.at(keys.PSNR, k) in e.metrics for k in steps)]
     if not have:
         return False
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    for ax, name, label in ((axes[0], "psnr", "PSNR (dB)"), (axes[1], "ssim", "SSIM")):
+    for ax, name, label in ((axes[0], keys.PSNR, "PSNR (dB)"), (axes[1], keys.SSIM, "SSIM")):
         def series(m, key):
-            return [m.get(f"{key}_t{k}") if m.get(f"{key}_t{k}") is not None else float("nan") for k in steps]
+            return [m.get(keys.at(key, k)) if m.get(keys.at(key, k)) is not None else float("nan") for k in steps]
 
         for e in have:
             ax.plot(steps, series(e.metrics, name), "o-", label=e.name)
         ref = have[0].metrics
-        ax.plot(steps, series(ref, f"copy_last_{name}"), "k--", label="copy-last")
-        if any(f"flow_{name}_t{k}" in ref for k in steps):
-            ax.plot(steps, series(ref, f"flow_{name}"), "k:", label="flow")
+        ax.plot(steps, series(ref, keys.of(keys.COPY_LAST, name)), "k--", label=keys.LABELS[keys.COPY_LAST])
+        if any(keys.at(keys.of(keys.FLOW, name), k) in ref for k in steps):
+            ax.plot(steps, series(ref, keys.of(keys.FLOW, name)), "k:", label=keys.LABELS[keys.FLOW])
         ax.set_xlabel("horizon step")
         ax.set_ylabel(label)
         ax.set_xticks(steps)

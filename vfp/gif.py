@@ -24,6 +24,7 @@ import torch
 
 from vfp.fileio import atomic_write_bytes
 from vfp.frames import to_uint8
+from vfp.runs import gif_pair_paths
 
 __all__ = ["write_gif_pair", "write_gif", "gif_frame_count"]
 
@@ -116,14 +117,20 @@ def write_gif_pair(
         raise ValueError(f"context {tuple(context.shape)} does not match frames {tuple(target.shape)}")
     if not stem or "/" in stem or os.sep in stem:
         raise ValueError(f"invalid GIF stem {stem!r}")
-    out_dir, stem = Path(out_dir), short_stem(stem)
+    stem = short_stem(stem)
     ctx = context.detach().cpu()
     n_ctx = ctx.shape[0]
-    expected = write_gif(torch.cat([ctx, target.detach().cpu()]), out_dir / f"{stem}_expected_large.gif", scale, fps,
+    expected_path, generated_path = gif_pair_paths(Path(out_dir), stem)
+    expected = write_gif(torch.cat([ctx, target.detach().cpu()]), expected_path, scale, fps,
                          timeline=(n_ctx, EXPECTED_COLOUR))
-    generated = write_gif(torch.cat([ctx, pred.detach().cpu()]), out_dir / f"{stem}_generated_large.gif", scale, fps,
+    generated = write_gif(torch.cat([ctx, pred.detach().cpu()]), generated_path, scale, fps,
                           timeline=(n_ctx, GENERATED_COLOUR))
     return expected, generated
+
+
+def gif_scale(size: tuple[int, int], target: int = 256) -> int:
+    """Nearest-neighbour upscale so that the longer side of a GIF is about ``target`` pixels."""
+    return max(1, target // max(size))
 
 
 def gif_frame_count(path: str | os.PathLike) -> int:

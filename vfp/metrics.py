@@ -36,23 +36,18 @@ Reported metrics (pixels: ``x * 127.5 + 127.5`` clamped to [0, 255], peak 255):
 
 from __future__ import annotations
 
-import csv
-import io
 import math
-import os
-from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 
-from vfp.fileio import atomic_write_text
+from vfp import keys
 from vfp.frames import to_pixels
 
 __all__ = [
-    "PSNR_CAP", "MOVING_THRESHOLD", "PEAK", "METRIC_NAMES", "STAT_NAMES", "psnr_frames", "ssim_frames",
-    "sharp_diff_frames", "moving_mask", "per_step_metrics", "copy_last_prediction", "MetricAccumulator",
-    "flat_metrics", "per_step_rows", "write_rows_csv", "db",
+    "PSNR_CAP", "MOVING_THRESHOLD", "PEAK", "METRIC_NAMES", "STAT_NAMES", "VAL_STATS", "psnr_frames", "ssim_frames",
+    "sharp_diff_frames", "moving_mask", "per_step_metrics", "copy_last_prediction", "MetricAccumulator", "db",
 ]
 
 PSNR_CAP = 100.0
@@ -62,16 +57,16 @@ SSIM_KERNEL = 11
 SSIM_SIGMA = 1.5
 LUMA = (0.299, 0.587, 0.114)
 
-METRIC_NAMES: tuple[str, ...] = (
-    "psnr", "psnr_frame", "ssim", "mse", "mae", "sharp_diff", "sharp_diff_frame",
-    "psnr_moving", "psnr_moving_frame", "mse_moving", "mae_moving",
-)
+METRIC_NAMES = keys.METRIC_NAMES
 # per-frame statistics [B, T] that per_step_metrics returns and the accumulator sums
 STAT_NAMES: tuple[str, ...] = (
     "psnr_frame", "ssim", "mse", "mae", "grad_err", "sharp_diff_frame",
     "sq_moving", "abs_moving", "n_moving", "psnr_moving_frame",
 )
-_MEANS = ("psnr_frame", "ssim", "mse", "mae", "sharp_diff_frame", "psnr_moving_frame")
+# the statistics the metrics of keys.VAL_METRICS need (validation measures only these)
+VAL_STATS: tuple[str, ...] = ("psnr_frame", "mse")
+_SUMS_ONLY = ("grad_err", "sq_moving", "abs_moving", "n_moving")  # pooled into derived metrics, not reported
+_MOVING = ("sq_moving", "abs_moving", "n_moving")
 
 
 def db(ratio: torch.Tensor | float) -> torch.Tensor:
@@ -159,8 +154,9 @@ def copy_last_prediction(last_input: torch.Tensor, steps: int) -> torch.Tensor:
 @torch.no_grad()
 def per_step_metrics(pred: torch.Tensor, target: torch.Tensor, last_input: torch.Tensor,
                      moving_threshold: float = MOVING_THRESHOLD, *, mask: torch.Tensor | None = None,
-                     keep: torch.Tensor | None = None, ssim_luma: bool = False) -> dict[str, torch.Tensor]:
-    """Per-frame statistics of one batch: ``dict name -> float32 CPU [B, T]`` for :data:`STAT_NAMES`.
+                     keep: torch.Tensor | None = None, ssim_luma: bool = False,
+                     stats: Sequence[str] = STAT_NAMES) -> dict[str, torch.Tensor]:
+    """Per-frame statistics of one batch: ``dict name -> float32 CPU [B, T]`` for ``stats`` (of :data:`STAT_NAMES`).
 
     ``mask`` (``[B, T, 1, H, W]`` bool) defaults to :func:`moving_mask` with ``moving_threshold``;
     ``keep`` (``[B, T]`` bool) leaves frames out of the moving-area statistics (default: keep all).
@@ -171,27 +167,38 @@ def per_step_metrics(pred: torch.Tensor, target: torch.Tensor, last_input: torch
         raise ValueError(f"last_input must be [B,C,H,W] matching target, got {tuple(last_input.shape)}")
     b, t = target.shape[:2]
     p, y = to_pixels(pred.detach()).float(), to_pixels(target.detach()).float()
-    fp, fy = p.flatten(0, 1), y.flatten(0, 1)
     err = (p - y) / PEAK  # [0,1]-scaled error
-    sq, ab = err.pow(2), err.abs()
-    out: dict[str, torch.Tensor] = {"mse": sq.flatten(2).mean(2), "mae": ab.flatten(2).mean(2),
-                                    "ssim": ssim_frames(fp, fy, ssim_luma).view(b, t),
-                                    "grad_err": _grad_err(fp, fy).view(b, t)}
+    sq = err.pow(2)
+    out: dict[str, torch.Tensor] = {"mse": sq.flatten(2).mean(2)}
     out["psnr_frame"] = db(1.0 / out["mse"].double()).float()
-    out["sharp_diff_frame"] = db(PEAK**2 / out["grad_err"].double()).float()
-    if mask is None:
-        mask = moving_mask(target.detach(), last_input.detach(), moving_threshold)
+    if "mae" in stats:
+        out["mae"] = err.abs().flatten(2).mean(2)
+    fp, fy = p.flatten(0, 1), y.flatten(0, 1)
+    if "ssim" in stats:
+        out["ssim"] = ssim_frames(fp, fy, ssim_luma).view(b, t)
+    if "grad_err" in stats or "sharp_diff_frame" in stats:
+        out["grad_err"] = _grad_err(fp, fy).view(b, t)
+        out["sharp_diff_frame"] = db(PEAK**2 / out["grad_err"].double()).float()
+    if any(s in stats for s in (*_MOVING, "psnr_moving_frame")):
+        if mask is None:
+            mask = moving_mask(target.detach(), last_input.detach(), moving_threshold)
+        out.update(_moving_stats(err, sq, mask, keep))
+    return {k: out[k].float().cpu() for k in stats}
+
+
+def _moving_stats(err: torch.Tensor, sq: torch.Tensor, mask: torch.Tensor,
+                  keep: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """Squared / absolute error sums and pixel counts over the moving pixels of the kept frames."""
+    b, t, c = err.shape[:3]
     m = mask.to(err.device, torch.float32)
     if keep is not None:
         m = m * keep.to(err.device, torch.float32).view(b, t, 1, 1, 1)
-    c = err.shape[2]
-    out["n_moving"] = m.flatten(2).sum(2) * c
-    out["sq_moving"] = (sq * m).flatten(2).sum(2)
-    out["abs_moving"] = (ab * m).flatten(2).sum(2)
+    out = {"n_moving": m.flatten(2).sum(2) * c, "sq_moving": (sq * m).flatten(2).sum(2),
+           "abs_moving": (err.abs() * m).flatten(2).sum(2)}
     mse_m = torch.where(out["n_moving"] > 0, out["sq_moving"] / out["n_moving"].clamp(min=1),
                         torch.full_like(out["n_moving"], float("nan")))
     out["psnr_moving_frame"] = db(1.0 / mse_m.double()).float()
-    return {k: out[k].float().cpu() for k in STAT_NAMES}
+    return out
 
 
 class MetricAccumulator:
@@ -232,19 +239,32 @@ class MetricAccumulator:
         return torch.where(c > 0, self._sums[name] / c.clamp(min=1), torch.full_like(c, float("nan")))
 
     def per_step(self) -> dict[str, list[float]]:
+        """The metrics the summed statistics define, per step: means of per-frame values, ``psnr`` of
+        the pooled ``mse``, ``sharp_diff`` of the pooled ``grad_err``, the moving-area metrics of the
+        pooled moving sums (:data:`METRIC_NAMES` order first; other per-frame values as means)."""
         if not self._sums:
             return {}
-        if not set(STAT_NAMES) <= set(self._sums):  # plain per-frame values: means only
-            return {n: self._mean(n).tolist() for n in self._sums}
-        res = {n: self._mean(n) for n in _MEANS}
-        res["psnr"] = db(1.0 / self._mean("mse"))
-        res["sharp_diff"] = db(PEAK**2 / self._mean("grad_err"))
-        n = self._sums["n_moving"]
-        nan = torch.full_like(n, float("nan"))
-        res["mse_moving"] = torch.where(n > 0, self._sums["sq_moving"] / n.clamp(min=1), nan)
-        res["mae_moving"] = torch.where(n > 0, self._sums["abs_moving"] / n.clamp(min=1), nan)
-        res["psnr_moving"] = db(1.0 / res["mse_moving"])
-        return {k: [float(v) for v in res[k].tolist()] for k in METRIC_NAMES}
+        res = {n: self._mean(n) for n in self._sums if n not in _SUMS_ONLY}
+        if "mse" in self._sums:
+            res["psnr"] = db(1.0 / self._mean("mse"))
+        if "grad_err" in self._sums:
+            res["sharp_diff"] = db(PEAK**2 / self._mean("grad_err"))
+        if all(n in self._sums for n in _MOVING):
+            n = self._sums["n_moving"]
+            nan = torch.full_like(n, float("nan"))
+            res["mse_moving"] = torch.where(n > 0, self._sums["sq_moving"] / n.clamp(min=1), nan)
+            res["mae_moving"] = torch.where(n > 0, self._sums["abs_moving"] / n.clamp(min=1), nan)
+            res["psnr_moving"] = db(1.0 / res["mse_moving"])
+        order = [k for k in METRIC_NAMES if k in res] + [k for k in res if k not in METRIC_NAMES]
+        return {k: [float(v) for v in res[k].tolist()] for k in order}
+
+    def apply(self, op: Callable[[torch.Tensor], torch.Tensor]) -> MetricAccumulator:
+        """A new accumulator holding ``op`` of every sum and count, in name order (``op``: e.g. an
+        all-reduce over processes, which every process must call in the same order)."""
+        out = MetricAccumulator()
+        for name in sorted(self._sums):
+            out._sums[name], out._counts[name] = op(self._sums[name].clone()), op(self._counts[name].clone())
+        return out
 
     def means(self) -> dict[str, float]:
         return {name: _nanmean(vals) for name, vals in self.per_step().items()}
@@ -268,89 +288,3 @@ class MetricAccumulator:
 def _nanmean(values: Iterable[float]) -> float:
     vals = [float(v) for v in values if v is not None and not math.isnan(float(v))]
     return sum(vals) / len(vals) if vals else float("nan")
-
-
-def _round(v: float | None, ndigits: int = 4) -> float | None:
-    """Round for reporting; NaN/None become None (JSON null)."""
-    if v is None or math.isnan(v):
-        return None
-    return round(float(v), ndigits)
-
-
-def gain_infix(baseline: str, primary: bool) -> str:
-    """``_gain`` for the primary baseline (``psnr_gain_t1``), ``_gain_<name>`` for the others."""
-    return "_gain" if primary else f"_gain_{baseline}"
-
-
-def flat_metrics(model_steps: Mapping[str, Sequence[float]],
-                 baselines: Mapping[str, Mapping[str, Sequence[float]]]) -> dict[str, float | None]:
-    """Flat DVC metric dict from per-step lists of the model and of each baseline.
-
-    For every metric ``m`` and step ``k``: ``m_t{k}``, ``m_mean``; for each baseline ``b``:
-    ``b_m_t{k}``, ``b_m_mean`` and the gain ``model - b`` as ``m_gain_t{k}`` / ``m_gain_mean`` for the
-    FIRST baseline and ``m_gain_<b>_t{k}`` / ``m_gain_<b>_mean`` for the others. Values rounded to
-    4 decimals; undefined (NaN) -> None.
-    """
-    flat: dict[str, float | None] = {}
-    for name, mvals in model_steps.items():
-        mvals = list(mvals)
-        for k, v in enumerate(mvals, 1):
-            flat[f"{name}_t{k}"] = _round(v)
-        flat[f"{name}_mean"] = _round(_nanmean(mvals))
-    for i, (base, steps) in enumerate(baselines.items()):
-        infix = gain_infix(base, i == 0)
-        for name, mvals in model_steps.items():
-            if name not in steps:
-                raise KeyError(f"metric {name!r} missing from baseline {base!r}")
-            bvals, mvals = list(steps[name]), list(mvals)
-            if len(bvals) != len(mvals):
-                raise ValueError(f"metric {name!r}: model has {len(mvals)} steps, {base} {len(bvals)}")
-            for k, v in enumerate(bvals, 1):
-                flat[f"{base}_{name}_t{k}"] = _round(v)
-            flat[f"{base}_{name}_mean"] = _round(_nanmean(bvals))
-            for k, (m, c) in enumerate(zip(mvals, bvals), 1):
-                flat[f"{name}{infix}_t{k}"] = _round(m - c)
-            flat[f"{name}{infix}_mean"] = _round(_nanmean(mvals) - _nanmean(bvals))
-    return flat
-
-
-def per_step_rows(model_steps: Mapping[str, Sequence[float]],
-                  baselines: Mapping[str, Mapping[str, Sequence[float]]],
-                  model_name: str | None = None) -> list[dict]:
-    """Wide rows for a DVC plots CSV, one per horizon step (``step`` is 1-based).
-
-    Each row: ``step``, [``model``,] ``m``, then per baseline ``b``: ``b_m`` and ``m_gain`` (first
-    baseline) / ``m_gain_<b>`` (others). Undefined values are written as empty cells.
-    """
-    names = list(model_steps)
-    n = len(next(iter(model_steps.values()))) if names else 0
-    rows: list[dict] = []
-    for i in range(n):
-        row: dict = {"step": i + 1}
-        if model_name is not None:
-            row["model"] = model_name
-        for name in names:
-            row[name] = _round(model_steps[name][i])
-            for j, (base, steps) in enumerate(baselines.items()):
-                row[f"{base}_{name}"] = _round(steps[name][i])
-                row[f"{name}{gain_infix(base, j == 0)}"] = _round(model_steps[name][i] - steps[name][i])
-        rows.append(row)
-    return rows
-
-
-def write_rows_csv(rows: Sequence[Mapping], path: str | os.PathLike) -> Path:
-    """Write rows (e.g. from :func:`per_step_rows`) to CSV atomically; None -> empty cell."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fields: list[str] = []
-    for r in rows:
-        for k in r:
-            if k not in fields:
-                fields.append(k)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in fields})
-    atomic_write_text(path, buf.getvalue())
-    return path

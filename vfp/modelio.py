@@ -1,4 +1,5 @@
-"""Model files: ``models/<model>/model.pt``, written by training, read by evaluate and ``vfp predict``.
+"""Model files (``model.pt`` of a run, :class:`vfp.runs.RunLayout`), written by training, read by evaluate and
+``vfp predict``.
 
 Format ``vfp-model/1``: a dict ``{"format", "model", "module", "net", "state_dict", "n_input", "n_output", ...}``
 (plus ``size`` / ``interval`` the model was trained at, and any extra keys training adds).
@@ -14,14 +15,13 @@ from torch import nn
 
 from vfp.engines.common import unwrap
 from vfp.errors import VfpError
-from vfp.fileio import atomic_save, check_writable, zip_damage
+from vfp.fileio import atomic_save, zip_damage
 from vfp.models.base import base_meta, build_predictor, predictor_from_config
 from vfp.models.registry import REGISTRY, get_spec, load_plugins
 
-MODEL_FILE = "model.pt"
 MODEL_FORMAT = "vfp-model/1"
 
-__all__ = ["MODEL_FILE", "MODEL_FORMAT", "check_writable", "load_trained", "load_untrained", "save_trained"]
+__all__ = ["MODEL_FORMAT", "load_trained", "load_untrained", "save_trained"]
 
 
 def save_trained(path: Path, name: str, net: Mapping[str, Any], model: nn.Module, *,

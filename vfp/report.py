@@ -28,9 +28,11 @@ from urllib.parse import quote
 
 from matplotlib.figure import Figure
 
-from vfp.baselines import LABELS, NAMES
+from vfp import keys
 from vfp.fileio import atomic_copy, atomic_open, atomic_write_text
-from vfp.metrics import flat_metrics, gain_infix
+from vfp.keys import LABELS
+from vfp.results import flat_metrics
+from vfp.runs import gif_stem
 
 __all__ = ["write_report", "TABLE_METRICS"]
 
@@ -177,14 +179,6 @@ def _place_gif(src: Path, out_dir: Path, used: dict[str, Path]) -> str:
     return f"gifs/{name}"
 
 
-def _stem(path: Path) -> str:
-    name = Path(path).name
-    for suffix in ("_expected_large.gif", "_generated_large.gif", ".gif"):
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
 def _gain_cell(key: str, g: float | None) -> str:
     gcls = ""
     if g is not None and not (isinstance(g, float) and math.isnan(g)) and g != 0:
@@ -203,8 +197,8 @@ def _metrics_table(values: Mapping[str, float | None], model: str, bases: Sequen
     for key, label in shown:
         rows = [(str(k), f"_t{k}", "") for k in range(1, horizon + 1)] + [("mean", "_mean", ' class="mean"')]
         for step_label, suffix, cls in rows:
-            cells = "".join(f"<td>{_fmt(values.get(f'{b}_{key}{suffix}'))}</td>" for b in bases)
-            cells += "".join(_gain_cell(key, values.get(f"{key}{gain_infix(b, i == 0)}{suffix}"))
+            cells = "".join(f"<td>{_fmt(values.get(keys.of(b, key) + suffix))}</td>" for b in bases)
+            cells += "".join(_gain_cell(key, values.get(keys.gain(key, b, primary=i == 0) + suffix))
                              for i, b in enumerate(bases))
             out.append(f'<tr{cls}><td class="name">{_e(label)}</td><td>{_e(step_label)}</td>'
                        f"<td>{_fmt(values.get(f'{key}{suffix}'))}</td>{cells}</tr>")
@@ -219,10 +213,10 @@ def _metrics_table(values: Mapping[str, float | None], model: str, bases: Sequen
 def _plots(out_dir: Path, model: str, steps: Mapping[str, Mapping[str, Sequence[float]]],
            bases: Sequence[str]) -> list[str]:
     imgs: list[str] = []
-    for key, label in (("psnr", "PSNR (dB)"), ("ssim", "SSIM")):
-        if key in steps.get("model", {}) and all(key in steps[b] for b in bases):
+    for key, label in ((keys.PSNR, "PSNR (dB)"), (keys.SSIM, "SSIM")):
+        if key in steps.get(keys.MODEL, {}) and all(key in steps[b] for b in bases):
             fname = f"{key}_vs_step.png"
-            series = {model: steps["model"][key], **{LABELS.get(b, b): steps[b][key] for b in bases}}
+            series = {model: steps[keys.MODEL][key], **{LABELS.get(b, b): steps[b][key] for b in bases}}
             _plot_metric(label, series, out_dir / fname)
             imgs.append(f'<img src="{_src(fname)}" alt="{_e(label)} vs horizon step">')
     if imgs:
@@ -243,8 +237,8 @@ def _selection(selected: Mapping | None) -> list[str]:
     """Which epoch's weights were exported and why (vfp.handlers.selection), from the training summary."""
     if not selected:
         return []
-    gains = [f"over {label} {selected[key]:+.3f} dB" for key, label in (("val_gain_t1", "copy-last"),
-                                                                       ("val_gain_flow_t1", "flow"))
+    over = ((f"val_{keys.Val.GAIN_T1.value}", keys.COPY_LAST), (f"val_{keys.Val.GAIN_FLOW_T1.value}", keys.FLOW))
+    gains = [f"over {LABELS[name]} {selected[key]:+.3f} dB" for key, name in over
              if isinstance(selected.get(key), (int, float))]
     gain_text = f" (validation gain at t+1 {', '.join(gains)})" if gains else ""
     out = [f'<p id="selection">Exported weights: epoch {_e(selected.get("epoch"))} '
@@ -264,7 +258,7 @@ def _gallery(out_dir: Path, gif_pairs: Sequence[tuple]) -> list[str]:
     for expected, generated in gif_pairs:
         e_rel = _place_gif(Path(expected), out_dir, used)
         g_rel = _place_gif(Path(generated), out_dir, used)
-        stem = _stem(Path(expected))
+        stem = gif_stem(Path(expected))
         out.append(f'<figure><img src="{_src(e_rel)}" alt="{_e(stem)} expected">'
                    f'<img src="{_src(g_rel)}" alt="{_e(stem)} generated">'
                    f"<figcaption>{_e(stem)}: expected (left) / generated (right)</figcaption></figure>")
@@ -300,10 +294,10 @@ def write_report(
 
     Args:
         model: model name (shown in the title, table and plot legends).
-        flat: flat metrics from :func:`vfp.metrics.flat_metrics` (may hold extra keys, all listed at
+        flat: flat metrics from :func:`vfp.results.flat_metrics` (may hold extra keys, all listed at
             the bottom); missing table values are computed from ``steps``.
         steps: ``{"model": {metric: [per-step]}, <baseline>: {metric: [per-step]}, ...}`` for the
-            baselines of :data:`vfp.baselines.NAMES` present (copy-last, flow): one column each.
+            baselines of :data:`vfp.keys.BASELINES` present (copy-last, flow): one column each.
         loss_history: rows ``{"epoch": .., "iteration": .., "<loss>": value}`` or None.
         gif_pairs: ``(expected_gif, generated_gif)`` paths; GIFs outside ``out_dir``
             are copied into ``out_dir/gifs/``.
@@ -312,8 +306,8 @@ def write_report(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model_steps = dict(steps.get("model", {}))
-    bases = [b for b in NAMES if b in steps]
+    model_steps = dict(steps.get(keys.MODEL, {}))
+    bases = [b for b in keys.BASELINES if b in steps]
     common = {k: v for k, v in model_steps.items() if all(k in steps[b] for b in bases)}
     values: dict[str, float | None] = {}
     if common and bases:

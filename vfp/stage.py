@@ -11,11 +11,12 @@ from vfp.errors import VfpError
 from vfp.fileio import os_error_line
 
 
-def run_stage(name: str, work: Callable[[Config, argparse.Namespace], object], argv: list[str] | None = None,
+def run_stage(name: str, work: Callable[[Config, argparse.Namespace], int | None], argv: list[str] | None = None,
               add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
               load: Callable[[str], Config] = load_config) -> int:
-    """Run ``work(cfg, args)``; a VfpError becomes ``error: ...`` on stderr and exit code 1. ``load``: how the
-    params are read (the model stages pass :func:`vfp.models.params.load_model_config`)."""
+    """Run ``work(cfg, args)`` and return its exit code (None: 0); a VfpError becomes ``error: ...`` on
+    stderr and exit code 1, Ctrl-C exit code 130. ``load``: how the params are read (the model stages
+    pass :func:`vfp.models.params.load_model_config`)."""
     parser = argparse.ArgumentParser(prog=f"stages/{name}.py", description=f"vfp pipeline stage: {name}")
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     if add_arguments:
@@ -24,7 +25,7 @@ def run_stage(name: str, work: Callable[[Config, argparse.Namespace], object], a
     try:
         cfg = load(args.params)
         set_decoder(cfg.data.decoder)  # data.decoder for every video read in this stage and its workers
-        work(cfg, args)
+        code = work(cfg, args)
     except VfpError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -34,4 +35,4 @@ def run_stage(name: str, work: Callable[[Config, argparse.Namespace], object], a
     except KeyboardInterrupt:
         print(f"interrupted: stage {name} stopped; its outputs were not replaced", file=sys.stderr)
         return 130
-    return 0
+    return code if isinstance(code, int) else 0

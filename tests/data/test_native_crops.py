@@ -11,7 +11,7 @@ from vfp.data.cache import build_cache, cache_path
 from vfp.data.clips import ClipDataset
 from vfp.data.video import VideoEntry, probe, read_frames
 from vfp.errors import VfpError
-from vfp.evaluation import check_model_size
+from vfp.testset import check_model_size
 from vfp.frames import to_uint8
 from vfp.models.base import predictor_from_config
 from vfp.models.params import parse_model_config

@@ -4,8 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vfp.engines import create_evaluator, create_gan_trainer, create_supervised_trainer
 from vfp.engines.common import random_crop
+from vfp.engines.gan import create_gan_trainer
+from vfp.engines.supervised import create_supervised_trainer
+from vfp.engines.validation import create_evaluator
 from vfp.models.registry import build_model
 from vfp.models.sections import GanLoss as GanLossConfig
 from vfp.models.sections import GanSchedule as GanScheduleConfig
@@ -46,7 +48,7 @@ def _run_step(engine, batch, epoch=1):
 def test_supervised_step_finite_loss_and_changes_weights():
     model = _seq2seq()
     before = _snap(model)
-    trainer = create_supervised_trainer(model, torch.optim.Adam(model.parameters(), 1e-3), n_output=2)
+    trainer, _ = create_supervised_trainer(model, torch.optim.Adam(model.parameters(), 1e-3), n_output=2)
     out = _run_step(trainer, _batch())
     assert set(out) == {"loss"} and torch.isfinite(torch.tensor(out["loss"]))
     assert _changed(before, model)
@@ -54,14 +56,14 @@ def test_supervised_step_finite_loss_and_changes_weights():
 
 def test_supervised_bf16_autocast_on_cpu_runs_finite():
     model = _seq2seq()
-    trainer = create_supervised_trainer(model, torch.optim.Adam(model.parameters(), 1e-3), n_output=2, amp="bf16")
+    trainer, _ = create_supervised_trainer(model, torch.optim.Adam(model.parameters(), 1e-3), n_output=2, amp="bf16")
     out = _run_step(trainer, _batch())
     assert torch.isfinite(torch.tensor(out["loss"]))
 
 
 def test_supervised_with_crop():
     model = build_model("autoencoder", n_input=1, features=[4, 8])
-    trainer = create_supervised_trainer(model, torch.optim.Adam(model.parameters()), n_output=1, crop=8)
+    trainer, _ = create_supervised_trainer(model, torch.optim.Adam(model.parameters()), n_output=1, crop=8)
     out = _run_step(trainer, _batch(t=2))
     assert torch.isfinite(torch.tensor(out["loss"]))
 
@@ -82,7 +84,7 @@ def test_gan_updates_d_before_g_and_both_change():
     opt_g.register_step_post_hook(lambda *a: order.append("g"))
     opt_d.register_step_post_hook(lambda *a: order.append("d"))
     bg, bd = _snap(g), _snap(d)
-    trainer = create_gan_trainer(g, d, opt_g, opt_d, GanLossConfig(), GanScheduleConfig(d_steps=2))
+    trainer, _ = create_gan_trainer(g, d, opt_g, opt_d, GanLossConfig(), GanScheduleConfig(d_steps=2))
     out = _run_step(trainer, _batch(t=3))
     assert order == ["d", "d", "g"]
     assert _changed(bg, g) and _changed(bd, d)
@@ -100,7 +102,7 @@ def test_gan_adversarial_only_gives_generator_gradient(conditional):
             p.add_(0.05 * torch.randn_like(p))
     opt_g, opt_d = torch.optim.SGD(g.parameters(), 0.0), torch.optim.Adam(d.parameters(), 1e-3)
     loss = GanLossConfig(lam_lp=0.0, lam_gdl=0.0, lam_adv=1.0)
-    trainer = create_gan_trainer(g, d, opt_g, opt_d, loss, GanScheduleConfig(), grad_clip=0.0)
+    trainer, _ = create_gan_trainer(g, d, opt_g, opt_d, loss, GanScheduleConfig(), grad_clip=0.0)
     d_step_grads = []
     d_step = opt_d.step
 
@@ -123,8 +125,8 @@ def test_gan_adversarial_only_gives_generator_gradient(conditional):
 def test_gan_g_warmup_leaves_d_unchanged():
     g, d = _gan()
     bg, bd = _snap(g), _snap(d)
-    trainer = create_gan_trainer(g, d, torch.optim.Adam(g.parameters()), torch.optim.Adam(d.parameters()),
-                                 GanLossConfig(), GanScheduleConfig(g_warmup_epochs=1))
+    trainer, _ = create_gan_trainer(g, d, torch.optim.Adam(g.parameters()), torch.optim.Adam(d.parameters()),
+                                    GanLossConfig(), GanScheduleConfig(g_warmup_epochs=1))
     out = _run_step(trainer, _batch(t=3), epoch=1)
     assert not _changed(bd, d) and _changed(bg, g)
     assert "loss_d" not in out and "adv_s16" not in out
@@ -135,8 +137,8 @@ def test_gan_g_warmup_leaves_d_unchanged():
 def test_gan_d_warmup_trains_d_without_adversarial_term():
     g, d = _gan()
     bd = _snap(d)
-    trainer = create_gan_trainer(g, d, torch.optim.Adam(g.parameters()), torch.optim.Adam(d.parameters()),
-                                 GanLossConfig(), GanScheduleConfig(d_warmup_epochs=1))
+    trainer, _ = create_gan_trainer(g, d, torch.optim.Adam(g.parameters()), torch.optim.Adam(d.parameters()),
+                                    GanLossConfig(), GanScheduleConfig(d_warmup_epochs=1))
     out = _run_step(trainer, _batch(t=3), epoch=1)
     assert _changed(bd, d) and "loss_d" in out and "adv_s16" not in out
 
@@ -144,16 +146,16 @@ def test_gan_d_warmup_trains_d_without_adversarial_term():
 def test_multiscale_without_adversarial_has_no_d():
     g, _ = _gan()
     bg = _snap(g)
-    trainer = create_gan_trainer(g, None, torch.optim.Adam(g.parameters()), None,
-                                 GanLossConfig(lam_adv=0.0), GanScheduleConfig())
+    trainer, _ = create_gan_trainer(g, None, torch.optim.Adam(g.parameters()), None,
+                                    GanLossConfig(lam_adv=0.0), GanScheduleConfig())
     out = _run_step(trainer, _batch(t=3))
     assert _changed(bg, g) and "loss_d" not in out and {"lp_s4", "gdl_s16"} <= set(out)
 
 
 def test_gan_multi_step_teacher_forcing_and_bf16():
     g, d = _gan()
-    trainer = create_gan_trainer(g, d, torch.optim.Adam(g.parameters()), torch.optim.Adam(d.parameters()),
-                                 GanLossConfig(), GanScheduleConfig(), n_output=2, amp="bf16")
+    trainer, _ = create_gan_trainer(g, d, torch.optim.Adam(g.parameters()), torch.optim.Adam(d.parameters()),
+                                    GanLossConfig(), GanScheduleConfig(), n_output=2, amp="bf16")
     out = _run_step(trainer, _batch(t=4))
     assert all(torch.isfinite(torch.tensor(v)) for v in out.values())
 

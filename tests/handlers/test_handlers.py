@@ -30,9 +30,10 @@ def _engine(outputs):
 def test_nan_guard_terminates_with_message():
     msgs = []
     engine = _engine([{"loss": 1.0}, {"loss": 2.0}, {"loss": float("inf")}, {"loss": 1.0}])
-    NanGuard(last_checkpoint=lambda: "run/checkpoint_2.pt", log=msgs.append).attach(engine)
+    guard = NanGuard(last_checkpoint=lambda: "run/checkpoint_2.pt", log=msgs.append)
+    guard.attach(engine)
     engine.run(range(4), max_epochs=1)
-    assert engine.state.iteration == 3 and engine.state.nan_key == "loss"
+    assert engine.state.iteration == 3 and guard.key == "loss" and guard.message == msgs[0]
     assert "loss 'loss' became inf" in msgs[0] and "run/checkpoint_2.pt" in msgs[0]
 
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 from ignite.engine import Engine, Events
 
-from vfp.handlers.live import LiveLog, read_history
+from vfp.handlers.live import LiveLog
+from vfp.runs import read_history
 
 
 @pytest.fixture(autouse=True)
@@ -80,7 +81,8 @@ def test_resume_drops_rows_after_the_restored_epoch_and_continues(tmp_path):
     for step in (1, 3):
         (live / f"plots/images/snapshots/v/{step}.png").write_bytes(b"png")
     # the checkpoint holds the end of epoch 1 (e.g. a crash after step 3 was logged): resume from it
-    _run(tmp_path, 3, [{"loss": 10.0 + i} for i in range(20)], state={"iteration": 2, "epoch_length": 2, "max_epochs": 3})
+    _run(tmp_path, 3, [{"loss": 10.0 + i} for i in range(20)],
+         state={"iteration": 2, "epoch_length": 2, "max_epochs": 3})
     header, rows = _tsv(live / "plots/metrics/train/loss.tsv")
     assert [r[0] for r in rows] == ["1", "2", "3"]  # no step twice
     assert rows[0] == ["1", "0.5"] and rows[1] == ["2", "10.5"] and rows[2] == ["3", "12.5"]
@@ -107,7 +109,8 @@ def test_snapshot_gifs_become_a_frame_strip_per_epoch(tmp_path):
 
     @trainer.on(Events.EPOCH_COMPLETED)
     def _snapshot(engine):  # attached after LiveLog, like training's Snapshots handler
-        write_gif_pair(frames[:2], frames[2:], frames[2:], tmp_path / f"snapshots/epoch_{engine.state.epoch:03d}", "v_A")
+        folder = tmp_path / f"snapshots/epoch_{engine.state.epoch:03d}"
+        write_gif_pair(frames[:2], frames[2:], frames[2:], folder, "v_A")
 
     trainer.run(range(2), max_epochs=2)
     images = sorted((tmp_path / "logs/plots/images/snapshots/v_A").iterdir())

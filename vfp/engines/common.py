@@ -1,4 +1,4 @@
-"""Pieces shared by the trainers and the evaluator: device, AMP, batch preparation, crops.
+"""Pieces shared by the trainers and the evaluators: device, AMP, batch preparation, crops.
 
 Step outputs are dicts of python floats; their keys are listed in :class:`Keys`.
 """
@@ -24,8 +24,6 @@ class Keys(str, enum.Enum):
     LOSS_D = "loss_d"
     D_REAL = "d_real"  # mean sigmoid(D(real))
     D_FAKE = "d_fake"  # mean sigmoid(D(fake))
-    PSNR_T1 = "psnr_t1"  # evaluator
-    PSNR_MEAN = "psnr_mean"
 
 
 def unwrap(model: nn.Module) -> nn.Module:

@@ -154,8 +154,9 @@ def create_gan_trainer(
     amp: str = "none",
     crop: int = 0,
     channels_last: bool = False,
-) -> Engine:
-    """Engine training a multi-scale generator (plain, ``ScalesForward``-wrapped or DDP of that).
+) -> tuple[Engine, dict[str, torch.amp.GradScaler]]:
+    """Engine training a multi-scale generator (plain, ``ScalesForward``-wrapped or DDP of that), and the AMP
+    scalers to checkpoint with it (``scaler`` of G, ``scaler_d`` of D; fp16 on CUDA only, else none).
 
     Output dict: ``loss_g``, ``lp_s{k}``, ``gdl_s{k}`` for every scale k, and when D ran this
     iteration ``loss_d``, ``d_real``, ``d_fake`` (mean sigmoid of D's logits), ``adv_s{k}``.
@@ -164,6 +165,5 @@ def create_gan_trainer(
     step = _GanStep(generator, discriminator, opt_g, opt_d, loss_cfg, schedule_cfg, n_output=n_output,
                     grad_clip=grad_clip, device=device, amp=effective_amp(amp, device), crop=crop,
                     channels_last=channels_last)
-    engine = Engine(step)
-    engine.scaler, engine.scaler_d = step.scaler_g, step.scaler_d  # exposed so the checkpoint saves them (fp16)
-    return engine
+    scalers = {"scaler": step.scaler_g, "scaler_d": step.scaler_d}
+    return Engine(step), {key: scaler for key, scaler in scalers.items() if scaler is not None}

@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import random
-import re
 import shutil
 import time
 from pathlib import Path
@@ -31,13 +30,11 @@ from ignite.handlers import Checkpoint
 from ignite.handlers.checkpoint import BaseSaveHandler
 
 from vfp.config import Config, to_dict
+from vfp.distributed import share_from_rank0
 from vfp.errors import VfpError
 from vfp.fileio import atomic_save, atomic_write_text, zip_damage
+from vfp.runs import CHECKPOINT_PATTERN, CONFIG_FILE, best_files, checkpoint_files
 
-CHECKPOINT_RE = re.compile(r"^checkpoint_(\d+)\.pt$")
-# handlers.selection's files
-BEST_RE = re.compile(r"^best_model_(\d+)_(?:gain_best|gain|psnr)_t1=(-?[0-9.]+|-?inf|nan)\.pt$")
-CONFIG_FILE = "config.json"
 # train keys that do not change what a given epoch computes (so changing them keeps resuming)
 _NON_RESULT_TRAIN_KEYS = ("epochs", "num_workers", "val_every", "snapshot_every", "snapshot_videos",
                           "n_saved", "resume", "device", "compile")
@@ -114,26 +111,6 @@ def params_hash(params: Mapping[str, Any]) -> str:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def checkpoint_files(run_dir: Path) -> list[tuple[int, Path]]:
-    """``(iteration, path)`` of the regular checkpoints, oldest first."""
-    found = []
-    for path in Path(run_dir).glob("checkpoint_*.pt"):
-        m = CHECKPOINT_RE.match(path.name)
-        if m:
-            found.append((int(m.group(1)), path))
-    return sorted(found)
-
-
-def best_files(run_dir: Path) -> list[tuple[float, int, Path]]:
-    """``(score, epoch, path)`` of the kept best-model files, lowest score first."""
-    found = []
-    for path in Path(run_dir).glob("best_model_*.pt"):
-        m = BEST_RE.match(path.name)
-        if m:
-            found.append((float(m.group(2)), int(m.group(1)), path))
-    return sorted(found)
 
 
 def prepare_run_dir(run_dir: Path, params: Mapping[str, Any], *, resume: bool,
@@ -220,6 +197,27 @@ def load_weights(path: Path, what: str) -> dict[str, Any]:
                    f"export it; train again from the start (train.resume: never once, or remove {path.parent})")
 
 
+def resume_run(run_dir: Path, params: Mapping[str, Any], to_load: Mapping[str, Any], *, resume: bool,
+               log: Callable[[str], None] = print) -> str:
+    """Prepare ``run_dir`` for ``params`` (:func:`prepare_run_dir`, rank 0) and load its latest checkpoint
+    of the same params into ``to_load`` on every process (rank 0 reads it and sends it to the others);
+    return that checkpoint's path or ''."""
+    rank, world = idist.get_rank(), idist.get_world_size()
+    resumed_from = ""
+    if rank == 0:
+        can_resume = prepare_run_dir(run_dir, params, resume=resume, log=log)
+        path = load_latest(run_dir, to_load, log=log) if can_resume else None
+        resumed_from = str(path) if path else ""
+    if world > 1:  # the other ranks get rank 0's checkpoint: no other node needs the run folder
+        resumed_from = idist.broadcast(resumed_from if rank == 0 else "", src=0, safe_mode=True)
+        if resumed_from:
+            state = share_from_rank0(torch.load(resumed_from, map_location="cpu", weights_only=True)
+                                     if rank == 0 else None)
+            if rank != 0:
+                Checkpoint.load_objects(to_load, state)
+    return resumed_from
+
+
 # ---------------------------------------------------------------- handler
 
 class AtomicSaver(BaseSaveHandler):
@@ -242,22 +240,22 @@ class CheckpointHandler:
     handlers.selection.
 
     ``attach(trainer)``: checkpoints at the trainer's EPOCH_COMPLETED. ``save_now(trainer)`` saves at once (SIGINT).
-    Every save is skipped, with a warning, when ``trainer.state.nan_key`` is set (the NaN guard
-    fired) or a parameter is not finite: a good checkpoint is never replaced by a broken one.
+    Every save is skipped, with a warning, after ``nan_loss()`` named a loss (the NaN guard fired) or
+    while a parameter is not finite: a good checkpoint is never replaced by a broken one.
     """
 
     def __init__(self, run_dir: str | Path, to_save: Mapping[str, Any], *, n_saved: int = 2,
-                 log: Callable[[str], None] = print):
+                 log: Callable[[str], None] = print, nan_loss: Callable[[], str | None] = lambda: None):
         if n_saved < 1:
             raise ValueError(f"n_saved must be >= 1, got {n_saved}")
         if "model" not in to_save or "trainer" not in to_save:
             raise ValueError("to_save needs at least 'model' and 'trainer'")
         self.run_dir = Path(run_dir)
         self.to_save = dict(to_save)
-        self.log = log
+        self.log, self.nan_loss = log, nan_loss
         self.saver = AtomicSaver(self.run_dir)
         self.checkpoint = Checkpoint(
-            self.to_save, self.saver, n_saved=n_saved, filename_pattern="checkpoint_{global_step}.pt",
+            self.to_save, self.saver, n_saved=n_saved, filename_pattern=CHECKPOINT_PATTERN,
             global_step_transform=lambda engine, _: engine.state.iteration,
         )
         # continue the rotation of files already in the folder (after a resume)
@@ -268,7 +266,7 @@ class CheckpointHandler:
 
     def ok_to_save(self, trainer: Engine) -> bool:
         """False (with a warning) after the NaN guard fired or while a weight is not finite."""
-        nan_key = getattr(trainer.state, "nan_key", None)
+        nan_key = self.nan_loss()
         if nan_key is not None or not params_finite(self.to_save):
             self.log(f"warning: not saving a checkpoint at iteration {trainer.state.iteration}: "
                      f"{'loss ' + nan_key if nan_key else 'weights'} not finite")

@@ -27,20 +27,12 @@ import numpy as np
 from ignite.engine import Engine, Events
 
 from vfp.fileio import atomic_write_text
+from vfp.runs import EXPECTED_SUFFIX, gif_pair_paths, read_tsv, tsv_curves
 
-__all__ = ["LiveLog", "LIVE_DIR", "read_history", "truncate_after"]
+__all__ = ["LiveLog", "LIVE_DIR", "truncate_after"]
 
 LIVE_DIR = "logs"
 STEP = "step"
-
-
-def _tsv_files(live_dir: Path) -> list[Path]:
-    return sorted((Path(live_dir) / "plots" / "metrics").rglob("*.tsv"))
-
-
-def _read_tsv(path: Path) -> list[dict]:
-    with path.open(newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f, delimiter="\t"))
 
 
 def truncate_after(live_dir: Path, step: int) -> dict[str, float]:
@@ -50,8 +42,8 @@ def truncate_after(live_dir: Path, step: int) -> dict[str, float]:
     """
     live_dir = Path(live_dir)
     last: dict[str, float] = {}
-    for path in _tsv_files(live_dir):
-        rows = _read_tsv(path)
+    for path in tsv_curves(live_dir):
+        rows = read_tsv(path)
         kept = [r for r in rows if int(float(r.get(STEP) or 0)) <= step]
         name = path.relative_to(live_dir / "plots" / "metrics").with_suffix("").as_posix()
         if kept:
@@ -66,28 +58,6 @@ def truncate_after(live_dir: Path, step: int) -> dict[str, float]:
         if image.stem.isdigit() and int(image.stem) > step:
             image.unlink()
     return last
-
-
-def read_history(live_dir: Path, sections: tuple[str, ...] = ("train",)) -> list[dict] | None:
-    """Per-epoch rows ``{"epoch": E, "loss": ..., "val_psnr_t1": ...}`` from a dvclive folder, or None.
-
-    Only the curves under ``sections`` (``train``, ``val``); training scalars keep their names,
-    the others get their section as a prefix (``val_psnr_t1``).
-    """
-    rows: dict[int, dict] = {}
-    root = Path(live_dir) / "plots" / "metrics"
-    for path in _tsv_files(live_dir):
-        part = path.relative_to(root).parts[0]
-        if part not in sections:
-            continue
-        key = path.stem if part == "train" else f"{part}_{path.stem}"
-        for raw in _read_tsv(path):
-            try:
-                step, value = int(float(raw[STEP])), float(raw[path.stem])
-            except (KeyError, TypeError, ValueError):
-                continue
-            rows.setdefault(step, {"epoch": step})[key] = value
-    return [rows[s] for s in sorted(rows)] or None
 
 
 def _strip(gif_paths: list[Path], height: int = 64) -> np.ndarray:
@@ -188,9 +158,9 @@ class LiveLog:
         folder = self.snapshots / f"epoch_{trainer.state.epoch:03d}" if self.snapshots else None
         if self.live is None or folder is None or not folder.is_dir():
             return
-        for expected in sorted(folder.glob("*_expected_large.gif")):
-            stem = expected.name[: -len("_expected_large.gif")]
-            generated = folder / f"{stem}_generated_large.gif"
+        for expected in sorted(folder.glob(f"*{EXPECTED_SUFFIX}")):
+            stem = expected.name[: -len(EXPECTED_SUFFIX)]
+            generated = gif_pair_paths(folder, stem)[1]
             if generated.is_file():
                 self.live.step = trainer.state.epoch
                 self.live.log_image(f"snapshots/{stem}/{trainer.state.epoch}.png", _strip([expected, generated]))

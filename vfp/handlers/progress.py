@@ -67,9 +67,9 @@ class Progress:
 class NanGuard:
     """Stops training when a scalar of the step output is NaN/inf, with a clear message.
 
-    Sets ``engine.state.nan_key`` (the checkpoint handler then refuses to save) and
-    ``engine.state.nan_message``: which loss, where, and the last good checkpoint to resume from
-    (``last_checkpoint()`` gives its path, or None).
+    Then ``key`` names the loss (the checkpoint handler refuses to save) and ``message`` says which
+    loss, where, and the last good checkpoint to resume from (``last_checkpoint()`` gives its path,
+    or None); both are None while training is sound.
     """
 
     def __init__(self, last_checkpoint: Callable[[], object] = lambda: None, log: Callable[[str], None] = print,
@@ -77,10 +77,10 @@ class NanGuard:
         self.last_checkpoint = last_checkpoint
         self.log = log
         self.resumed_from = str(resumed_from or "")
+        self.key: str | None = None
+        self.message: str | None = None
 
     def attach(self, engine: Engine) -> None:
-        engine.state.nan_key = None
-        engine.state.nan_message = None
         engine.add_event_handler(Events.ITERATION_COMPLETED, self)
 
     def __call__(self, engine: Engine) -> None:
@@ -93,12 +93,10 @@ class NanGuard:
                 continue
             if not math.isfinite(value):
                 where = self._advice(self.last_checkpoint())
-                engine.state.nan_key = key
-                engine.state.nan_message = (
-                    f"training stopped: loss '{key}' became {value} at epoch {engine.state.epoch}, "
-                    f"iteration {engine.state.iteration}; {where}"
-                )
-                self.log(engine.state.nan_message)
+                self.key = key
+                self.message = (f"training stopped: loss '{key}' became {value} at epoch {engine.state.epoch}, "
+                                f"iteration {engine.state.iteration}; {where}")
+                self.log(self.message)
                 engine.terminate()
                 return
 

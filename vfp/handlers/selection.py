@@ -1,6 +1,6 @@
 """Model selection: which epoch's weights are exported, chosen on the validation split.
 
-Every validation (``engines.supervised.create_evaluator``) measures the model and both baselines,
+Every validation (:func:`vfp.engines.validation.create_evaluator`) measures the model and both baselines,
 copy-last and flow, on the same clips; the score is ``gain_best_t1``, the PSNR gain at t+1 (dB) over the
 stronger of the two. An epoch is a candidate when its phase may be exported (the recipe says: e.g. a GAN
 only exports epochs trained with the adversary). Epoch 0, the starting point, is validated before the
@@ -23,23 +23,26 @@ from typing import Any, Callable, Mapping
 from ignite.engine import Engine, Events
 from ignite.handlers import Checkpoint
 
-from vfp.baselines import COPY_LAST, FLOW, LABELS
-from vfp.handlers.checkpoint import best_files
+from vfp.keys import COPY_LAST, DIFF, FLOW, LABELS, Val, at, of
+from vfp.runs import BEST_PATTERN, best_files
 
-SCORE = "gain_best_t1"
+SCORE = Val.GAIN_BEST_T1.value
+GAIN_T1, GAIN_FLOW_T1 = Val.GAIN_T1.value, Val.GAIN_FLOW_T1.value
+PSNR_T1, COPY_PSNR_T1, FLOW_PSNR_T1 = Val.PSNR_T1.value, Val.COPY_LAST_PSNR_T1.value, Val.FLOW_PSNR_T1.value
+ROW_KEYS = (SCORE, GAIN_T1, GAIN_FLOW_T1, PSNR_T1, COPY_PSNR_T1, FLOW_PSNR_T1)  # recorded per validated epoch
 SAME_AS = 0.5  # grey levels (0-255): below this at every pixel, a model predicts exactly that baseline
 
 
 def same_as(metrics: Mapping[str, float]) -> str | None:
     """The baseline (copy-last or flow) whose t+1 prediction the model reproduced on every validation pixel."""
     for name in (COPY_LAST, FLOW):
-        if float(metrics.get(f"{name}_diff_t1", math.inf)) < SAME_AS:
+        if float(metrics.get(at(of(name, DIFF), 1), math.inf)) < SAME_AS:
             return name
     return None
 
 
 def _stronger(row: Mapping[str, Any]) -> str:
-    return FLOW if row.get("flow_psnr_t1", -math.inf) > row.get("copy_last_psnr_t1", -math.inf) else COPY_LAST
+    return FLOW if row.get(FLOW_PSNR_T1, -math.inf) > row.get(COPY_PSNR_T1, -math.inf) else COPY_LAST
 
 
 def verdicts(history: list[Mapping[str, Any]]) -> dict[str, Any]:
@@ -54,13 +57,13 @@ def verdicts(history: list[Mapping[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"beat_flow": None, "beat_copy_last": None, "left_start": None, "verdict": []}
     if not trained:
         return out
-    best = max(trained, key=lambda r: r.get("gain_flow_t1", -math.inf))
-    out["beat_flow"] = best.get("gain_flow_t1", -math.inf) > 0
-    out["beat_copy_last"] = any(r.get("gain_t1", -math.inf) > 0 for r in trained)
+    best = max(trained, key=lambda r: r.get(GAIN_FLOW_T1, -math.inf))
+    out["beat_flow"] = best.get(GAIN_FLOW_T1, -math.inf) > 0
+    out["beat_copy_last"] = any(r.get(GAIN_T1, -math.inf) > 0 for r in trained)
     out["left_start"] = base is None or any(r.get("same_as") != base for r in trained)
-    if not out["beat_flow"] and "gain_flow_t1" in best:
+    if not out["beat_flow"] and GAIN_FLOW_T1 in best:
         out["verdict"].append(f"no epoch beat flow on the validation clips (closest: epoch {best['epoch']} at "
-                              f"{best['gain_flow_t1']:+.3f} dB at t+1)")
+                              f"{best[GAIN_FLOW_T1]:+.3f} dB at t+1)")
     if not out["left_start"]:
         out["verdict"].append(f"the model never left its start: every trained epoch predicts exactly "
                               f"{LABELS[base]} (its training changed nothing it predicts)")
@@ -89,10 +92,8 @@ def choose(history: list[Mapping[str, Any]]) -> dict[str, Any] | None:
         why = (f"no epoch beat the stronger baseline ({strong}) on the validation clips; exported the least bad "
                f"candidate ({best[SCORE]:+.3f} dB)")
     said = verdicts(history)
-    return {"epoch": best["epoch"], "phase": best["phase"], "val_gain_best_t1": best[SCORE],
-            "val_gain_t1": best.get("gain_t1"), "val_gain_flow_t1": best.get("gain_flow_t1"),
-            "val_psnr_t1": best.get("psnr_t1"), "val_copy_last_psnr_t1": best.get("copy_last_psnr_t1"),
-            "val_flow_psnr_t1": best.get("flow_psnr_t1"), "stronger_baseline": _stronger(best),
+    return {"epoch": best["epoch"], "phase": best["phase"], **{f"val_{k}": best.get(k) for k in ROW_KEYS},
+            "stronger_baseline": _stronger(best),
             **said, "why": "; ".join([why, *said["verdict"]])}
 
 
@@ -119,7 +120,7 @@ class Selection:
         self.history: list[dict[str, Any]] = []
         self.trainer: Engine | None = None
         self.best = Checkpoint({"model": model}, save_handler, n_saved=1,
-                               filename_pattern="best_model_{global_step}_gain_best_t1={score}.pt",
+                               filename_pattern=BEST_PATTERN,
                                score_function=lambda e: float(e.state.metrics[SCORE]), score_name=SCORE,
                                global_step_transform=lambda _e, _n: self.trainer.state.epoch)
 
@@ -142,15 +143,14 @@ class Selection:
         same = same_as(m)
         candidate = same is not None if epoch == 0 else self.exportable(phase)
         row = {"epoch": epoch, "phase": phase, "candidate": candidate, "same_as": same,
-               **{k: float(m[k]) for k in (SCORE, "gain_t1", "gain_flow_t1", "psnr_t1", "copy_last_psnr_t1",
-                                           "flow_psnr_t1") if k in m}}
+               **{k: float(m[k]) for k in ROW_KEYS if k in m}}
         self.history = [r for r in self.history if r["epoch"] != epoch] + [row]
         if candidate and math.isfinite(row[SCORE]) and self.ok_to_save():
             self.best(evaluator)
         note = "" if candidate else f" (not a candidate: {self._why_not(phase)})"
         same_text = f"; predicts exactly {LABELS[same]}" if same else ""
-        self.log(f"epoch {epoch} [{phase}]: val psnr_t1 {row['psnr_t1']:.2f} dB, copy-last "
-                 f"{row['copy_last_psnr_t1']:.2f} dB, flow {row.get('flow_psnr_t1', math.nan):.2f} dB, gain over "
+        self.log(f"epoch {epoch} [{phase}]: val psnr_t1 {row[PSNR_T1]:.2f} dB, copy-last "
+                 f"{row[COPY_PSNR_T1]:.2f} dB, flow {row.get(FLOW_PSNR_T1, math.nan):.2f} dB, gain over "
                  f"the stronger ({LABELS[_stronger(row)]}) {row[SCORE]:+.3f} dB{same_text}{note}")
 
     def _why_not(self, phase: str) -> str:

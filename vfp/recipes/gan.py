@@ -34,15 +34,13 @@ class GanRecipe(Recipe):
             d_settings = _DOpt(lr=sec.lr_d, weight_decay=sec.weight_decay)
             opt_d = idist.auto_optim(optimizer(disc_plain.parameters(), d_settings))
             to_save.update(discriminator=disc_plain, optimizer_d=opt_d)
-        trainer = create_gan_trainer(g_model, disc, opt_g, opt_d, sec.loss, sec.schedule, n_output=sec.n_output,
-                                     grad_clip=tc.grad_clip, device=ctx.device, amp=tc.amp, crop=tc.crop,
-                                     channels_last=tc.channels_last)
+        trainer, scalers = create_gan_trainer(g_model, disc, opt_g, opt_d, sec.loss, sec.schedule,
+                                              n_output=sec.n_output, grad_clip=tc.grad_clip, device=ctx.device,
+                                              amp=tc.amp, crop=tc.crop, channels_last=tc.channels_last)
         for opt, lr in ((opt_g, sec.lr), (opt_d, sec.lr_d)):
             if opt is not None:
                 attach_lr_schedule(trainer, opt, lr, sec.lr_schedule, ctx.iterations)
-        for key, scaler in (("scaler", trainer.scaler), ("scaler_d", trainer.scaler_d)):
-            if scaler is not None:
-                to_save[key] = scaler
+        to_save.update(scalers)
         if disc is None:
             return Built(trainer, to_save, eval_model=plain)
         # the exported GAN trained with its adversary: only ``joint`` epochs are candidates (handlers.selection)

@@ -19,16 +19,14 @@ class SupervisedRecipe(Recipe):
         tc, sec = ctx.train, ctx.section
         run_model = idist.auto_model(maybe_compile(ctx.model, tc.compile, ctx.device))
         opt = idist.auto_optim(optimizer(ctx.model.parameters(), sec))
-        trainer = create_supervised_trainer(run_model, opt, n_output=sec.n_output, grad_clip=tc.grad_clip,
-                                            device=ctx.device, amp=tc.amp, crop=tc.crop,
-                                            channels_last=tc.channels_last, p=sec.loss.p,
-                                            lam_gdl=sec.loss.lam_gdl, alpha=sec.loss.alpha)
-        to_save = {"model": ctx.model, "optimizer": opt}
+        trainer, scalers = create_supervised_trainer(run_model, opt, n_output=sec.n_output, grad_clip=tc.grad_clip,
+                                                     device=ctx.device, amp=tc.amp, crop=tc.crop,
+                                                     channels_last=tc.channels_last, p=sec.loss.p,
+                                                     lam_gdl=sec.loss.lam_gdl, alpha=sec.loss.alpha)
+        to_save = {"model": ctx.model, "optimizer": opt, **scalers}
         attach_lr_schedule(trainer, opt, sec.lr, sec.lr_schedule, ctx.iterations)
         if getattr(sec, "sampling", None) is not None:  # a section with a scheduled-sampling schedule
             attach_sampling_schedule(trainer, ctx.model, sec.sampling, ctx.iterations)
-        if trainer.scaler is not None:
-            to_save["scaler"] = trainer.scaler
         return Built(trainer, to_save, eval_model=run_model)
 
 
