@@ -48,6 +48,15 @@ def test_help_exits_zero(capsys):
     assert "--mode" in text and "--side-by-side" in text and "--format" in text
 
 
+def test_evaluate_help_names_both_baselines_and_params_is_declared_once(capsys):
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    text = " ".join(capsys.readouterr().out.split()).replace("- ", "-")  # argparse wraps after hyphens
+    assert "copy-last" in text and "flow" in text and "--params" in text and "--split-dir" in text
+    source = (REPO / "vfp" / "cli.py").read_text()
+    assert source.count('"--params"') == 1  # one parent parser holds the shared option
+
+
 def test_vfp_entry_point_help():
     res = run_cli("--help")
     assert res.returncode == 0 and "predict" in res.stdout and "report" in res.stdout

@@ -31,6 +31,7 @@ METRICS_FILE = Path("metrics/metrics.json")
 PER_STEP_FILE = Path("metrics/per_step.csv")
 MODEL_FILE = "model.pt"
 CONFIG_FILE = "config.json"
+LOGS_DIR, SNAPSHOTS_DIR, SUMMARY_FILE = "logs", "snapshots", "summary.json"
 CHECKPOINT_PATTERN = "checkpoint_{global_step}.pt"  # Ignite Checkpoint filename patterns
 BEST_PATTERN = "best_model_{global_step}_" + keys.Val.GAIN_BEST_T1.value + "={score}.pt"
 CHECKPOINT_RE = re.compile(r"^checkpoint_(\d+)\.pt$")
@@ -62,7 +63,7 @@ class RunLayout:
 
     @property
     def logs(self) -> Path:
-        return self.run_dir / "logs"
+        return self.run_dir / LOGS_DIR
 
     @property
     def train_metrics(self) -> Path:
@@ -71,11 +72,11 @@ class RunLayout:
 
     @property
     def summary(self) -> Path:
-        return self.logs / "summary.json"
+        return self.logs / SUMMARY_FILE
 
     @property
     def snapshots(self) -> Path:
-        return self.run_dir / "snapshots"
+        return self.run_dir / SNAPSHOTS_DIR
 
     @property
     def gifs(self) -> Path:
@@ -131,7 +132,7 @@ def gif_pairs_in(gif_dir: Path) -> list[tuple[Path, Path]]:
 def read_selection(logs_dir: Path) -> dict | None:
     """The ``selected`` entry (exported epoch, phase, why) of ``<logs_dir>/summary.json``, or None."""
     try:
-        selected = json.loads((Path(logs_dir) / "summary.json").read_text()).get("selected")
+        selected = json.loads((Path(logs_dir) / SUMMARY_FILE).read_text()).get("selected")
     except (OSError, ValueError, AttributeError):
         return None
     return selected if isinstance(selected, dict) else None

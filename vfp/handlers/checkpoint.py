@@ -33,7 +33,7 @@ from vfp.config import Config, to_dict
 from vfp.distributed import share_from_rank0
 from vfp.errors import VfpError
 from vfp.fileio import atomic_save, atomic_write_text, zip_damage
-from vfp.runs import CHECKPOINT_PATTERN, CONFIG_FILE, best_files, checkpoint_files
+from vfp.runs import CHECKPOINT_PATTERN, CONFIG_FILE, LOGS_DIR, SNAPSHOTS_DIR, best_files, checkpoint_files
 
 # train keys that do not change what a given epoch computes (so changing them keeps resuming)
 _NON_RESULT_TRAIN_KEYS = ("epochs", "num_workers", "val_every", "snapshot_every", "snapshot_videos",
@@ -137,13 +137,13 @@ def prepare_run_dir(run_dir: Path, params: Mapping[str, Any], *, resume: bool,
         except (ValueError, AttributeError):
             old_hash = "unreadable"
     previous = [p for _, p in checkpoint_files(run_dir)] + [p for _, _, p in best_files(run_dir)]
-    has_old = bool(previous) or (run_dir / "logs").exists() or (run_dir / "snapshots").exists()
+    has_old = bool(previous) or (run_dir / LOGS_DIR).exists() or (run_dir / SNAPSHOTS_DIR).exists()
     same = old_hash == new_hash
     can_resume = resume and same and bool(checkpoint_files(run_dir))
     if has_old and not (resume and same):
         stale = run_dir / "stale" / f"{time.strftime('%Y%m%d-%H%M%S')}-{(old_hash or 'noconfig')[:8]}"
         stale.mkdir(parents=True, exist_ok=True)
-        for p in previous + [run_dir / n for n in (CONFIG_FILE, "logs", "snapshots")]:
+        for p in previous + [run_dir / n for n in (CONFIG_FILE, LOGS_DIR, SNAPSHOTS_DIR)]:
             if p.exists():
                 shutil.move(str(p), str(stale / p.name))
         why = "train.resume is never" if not resume else "the params changed since they were written"

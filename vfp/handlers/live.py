@@ -27,11 +27,11 @@ import numpy as np
 from ignite.engine import Engine, Events
 
 from vfp.fileio import atomic_write_text
-from vfp.runs import EXPECTED_SUFFIX, gif_pair_paths, read_tsv, tsv_curves
+from vfp.runs import EXPECTED_SUFFIX, LOGS_DIR, SNAPSHOTS_DIR, gif_pair_paths, read_tsv, tsv_curves
 
 __all__ = ["LiveLog", "LIVE_DIR", "truncate_after"]
 
-LIVE_DIR = "logs"
+LIVE_DIR = LOGS_DIR
 STEP = "step"
 
 
@@ -79,7 +79,7 @@ def _strip(gif_paths: list[Path], height: int = 64) -> np.ndarray:
 class LiveLog:
     """dvclive logging for an Ignite trainer (+ evaluator); see the module doc for the files."""
 
-    def __init__(self, run_dir: str | Path, *, live_dir: str = LIVE_DIR, snapshots: str | None = "snapshots"):
+    def __init__(self, run_dir: str | Path, *, live_dir: str = LIVE_DIR, snapshots: str | None = SNAPSHOTS_DIR):
         self.run_dir = Path(run_dir)
         self.dir = self.run_dir / live_dir
         self.snapshots = self.run_dir / snapshots if snapshots else None
