@@ -6,12 +6,13 @@ from html.parser import HTMLParser
 from urllib.parse import unquote
 
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from vfp.baselines import predictors
 from vfp.frames import to_model
-from vfp.gif import write_gif_pair
+from vfp.gif import CONTEXT_COLOUR, EXPECTED_COLOUR, GENERATED_COLOUR, write_gif_pair
 from vfp.metrics import MetricAccumulator, per_step_metrics
-from vfp.report import write_report
+from vfp.report import loss_figure, write_report
 from vfp.results import flat_metrics
 
 
@@ -109,6 +110,32 @@ def test_report_deterministic_and_no_history(tmp_path):
     assert "No training loss history" in text
     assert not (tmp_path / "r2" / "loss.png").exists()
     assert "2.0000" in text and "5.0000" in text
+
+
+def test_loss_legend_sits_beside_the_curves_with_many_series():
+    """A GAN logs 16+ scalars (G and D losses, per scale): the legend must not cover the plot, and no two
+    series may share both colour and line style."""
+    names = ["loss_g", "loss_d", "d_real", "d_fake"] + [f"{k}_s{s}" for k in ("lp", "gdl", "adv") for s in (4, 16, 32, 64)]
+    history = [{"epoch": e, **{n: (i + 1) / (e + 1) for i, n in enumerate(names)}} for e in range(1, 9)]
+    fig, plotted = loss_figure(history)
+    assert plotted == names
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    (ax,), (legend,) = fig.axes, fig.legends
+    assert len(legend.get_texts()) == len(names)
+    assert not legend.get_window_extent(renderer).overlaps(ax.get_window_extent(renderer))
+    assert legend.get_window_extent(renderer).x1 <= fig.bbox.x1 + 1  # inside the image, not cut off
+    looks = {(line.get_color(), line.get_linestyle()) for line in ax.get_lines()}
+    assert len(looks) == len(names)
+
+
+def test_report_explains_the_gif_timeline(tmp_path):
+    index, _, _ = _build(tmp_path)
+    note = re.search(r'<p id="timeline-note">(.*?)</p>', index.read_text(), re.S)
+    assert note, "the gallery must say what the bar under the GIF frames means"
+    for rgb, meaning in ((CONTEXT_COLOUR, "context"), (EXPECTED_COLOUR, "true future"),
+                         (GENERATED_COLOUR, "predicted future")):
+        assert re.search(rf"rgb\({rgb[0]}, {rgb[1]}, {rgb[2]}\)\"></span> {meaning}", note.group(1)), meaning
 
 
 def _chromium():

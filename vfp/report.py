@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 
 from vfp import keys
 from vfp.fileio import atomic_copy, atomic_open, atomic_write_text
+from vfp.gif import CONTEXT_COLOUR, EXPECTED_COLOUR, GENERATED_COLOUR
 from vfp.keys import LABELS
 from vfp.results import flat_metrics
 from vfp.runs import gif_stem
@@ -48,6 +49,9 @@ TABLE_METRICS: tuple[tuple[str, str], ...] = (
     ("psnr_moving_frame", "PSNR moving pixels, mean per frame (dB)"),
 )
 
+LEGEND_ROWS = 14  # legend entries per column beside the training-loss plot
+_LINE_STYLES = ("-", "--", ":", "-.")
+
 _CSS = """
 body { font-family: sans-serif; margin: 1.5em; color: #222; background: #fff; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.5em; }
@@ -62,6 +66,7 @@ figure { margin: 0; border: 1px solid #ddd; padding: 0.5em; }
 figure img { image-rendering: pixelated; margin-right: 0.5em; }
 figcaption { font-size: 0.9em; margin-top: 0.3em; }
 .note { color: #666; font-style: italic; }
+.swatch { display: inline-block; width: 2.2em; height: 0.6em; vertical-align: middle; }
 """
 
 _SCRIPT = """
@@ -119,15 +124,24 @@ def _is_num(v: object) -> bool:
 
 
 def _plot_losses(history: Sequence[Mapping], path: Path) -> list[str]:
-    """Plot every numeric column other than epoch/iteration; returns the series names."""
+    """Plot every numeric column other than epoch/iteration to ``path``; returns the series names."""
+    fig, names = loss_figure(history)
+    if fig is not None:
+        _save_fig(fig, path)
+    return names
+
+
+def loss_figure(history: Sequence[Mapping]) -> tuple[Figure | None, list[str]]:
+    """The training-loss figure (one line per numeric column, the legend beside the axes) and its series."""
     names: list[str] = []
     for row in history:
         for k, v in row.items():
             if k not in ("epoch", "iteration", "step") and _is_num(v) and k not in names:
                 names.append(k)
     if not names:
-        return []
-    fig = Figure(figsize=(7.0, 3.8))
+        return None, []
+    ncol = math.ceil(len(names) / LEGEND_ROWS)
+    fig = Figure(figsize=(7.0 + 1.8 * ncol, 3.8), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     xkey = next((k for k in ("iteration", "epoch") if any(k in r for r in history)), None)
     all_pos = True
@@ -141,7 +155,8 @@ def _plot_losses(history: Sequence[Mapping], path: Path) -> list[str]:
             xs.append(x if _is_num(x) else i)
             ys.append(float(v))
             all_pos = all_pos and float(v) > 0
-        ax.plot(xs, ys, marker="." if len(xs) < 50 else None, label=name)
+        ax.plot(xs, ys, marker="." if len(xs) < 50 else None, label=name,
+                linestyle=_LINE_STYLES[names.index(name) // 10 % len(_LINE_STYLES)])  # 10 colours, then a new style
     if all_pos:
         ys_all = [float(r[n]) for r in history for n in names if _is_num(r.get(n))]
         if ys_all and max(ys_all) / min(ys_all) > 100:
@@ -150,10 +165,8 @@ def _plot_losses(history: Sequence[Mapping], path: Path) -> list[str]:
     ax.set_ylabel("loss")
     ax.set_title("Training losses")
     ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    _save_fig(fig, path)
-    return names
+    fig.legend(loc="outside right upper", ncols=ncol, fontsize="small", frameon=False)  # beside, never over, the curves
+    return fig, names
 
 
 def _place_gif(src: Path, out_dir: Path, used: dict[str, Path]) -> str:
@@ -250,11 +263,24 @@ def _selection(selected: Mapping | None) -> list[str]:
     return out
 
 
+def _swatch(rgb: Sequence[int]) -> str:
+    return f'<span class="swatch" style="background: rgb({rgb[0]}, {rgb[1]}, {rgb[2]})"></span>'
+
+
+def _timeline_note() -> str:
+    """What a GIF pair shows, and the bar under its frames (the colours are vfp.gif's)."""
+    return ('<p id="timeline-note">Each pair plays the same test clip twice: the context frames the model read, '
+            'then the future, true on the left (expected) and predicted on the right (generated); the clips come '
+            'from different classes where the test set has several. The bar under the frames grows with time: '
+            f'{_swatch(CONTEXT_COLOUR)} context frames, {_swatch(EXPECTED_COLOUR)} true future, '
+            f'{_swatch(GENERATED_COLOUR)} predicted future, so a prediction starts where the bar changes colour.</p>')
+
+
 def _gallery(out_dir: Path, gif_pairs: Sequence[tuple]) -> list[str]:
     if not gif_pairs:
         return ['<p class="note">No GIFs were written.</p>']
     used: dict[str, Path] = {}
-    out = ['<div class="gallery">']
+    out = [_timeline_note(), '<div class="gallery">']
     for expected, generated in gif_pairs:
         e_rel = _place_gif(Path(expected), out_dir, used)
         g_rel = _place_gif(Path(generated), out_dir, used)
