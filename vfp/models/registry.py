@@ -10,6 +10,7 @@ import hashlib
 import importlib
 import sys
 import traceback
+import types
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -135,3 +136,31 @@ def model_sources(name: str) -> dict[str, str]:
     except ValueError:
         shown = f"{get_spec(name).module}:{path.name}"  # outside the project: by module, not absolute path
     return {shown: hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def source_files(model: nn.Module) -> list[str]:
+    """The source files that define ``model``'s computation: the module of every class in it (wrappers,
+    the net, its blocks, their base classes; torch's own excluded) and the vfp or plugin modules whose
+    functions those modules call (one level, e.g. :mod:`vfp.flow` for a flow-based model)."""
+    files: set[str] = set()
+    for cls in {c for m in model.modules() for c in type(m).__mro__}:
+        if cls.__module__.split(".")[0] in ("torch", "builtins"):
+            continue
+        module = sys.modules.get(cls.__module__)
+        files.add(getattr(module, "__file__", None) or "")
+        top = cls.__module__.split(".")[0]
+        for obj in vars(module).values() if module else ():
+            used = obj if isinstance(obj, types.ModuleType) else sys.modules.get(getattr(obj, "__module__", "") or "")
+            if isinstance(obj, (types.ModuleType, types.FunctionType)) and used is not None \
+                    and used.__name__.split(".")[0] in ("vfp", top):
+                files.add(getattr(used, "__file__", None) or "")
+    return sorted(f for f in files if f and Path(f).is_file())
+
+
+def source_digest(model: nn.Module) -> str:
+    """sha256 over :func:`source_files` (names and bytes): part of a training run's identity, so an edit of the
+    model's code (a ReLU swapped for a SiLU, the same weight shapes) starts a new run instead of resuming."""
+    digest = hashlib.sha256()
+    for path in source_files(model):
+        digest.update(Path(path).name.encode() + b"\0" + Path(path).read_bytes() + b"\0")
+    return digest.hexdigest()
