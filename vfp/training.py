@@ -87,9 +87,10 @@ def _attach_handlers(run: _Run, to_save: dict[str, Any], device: torch.device, p
 
     @trainer.on(Events.EPOCH_STARTED)
     def _set_epoch(engine: Engine) -> None:
-        run.data.set_epoch(engine.state.epoch, engine.state.iteration - (engine.state.epoch - 1) *
-                           (engine.state.epoch_length or 0))
+        done = engine.state.iteration - (engine.state.epoch - 1) * (engine.state.epoch_length or 0)
+        run.data.set_epoch(engine.state.epoch, done)  # the sampler skips the batches a resumed epoch ran
         engine.set_data(run.data.train)  # a fresh iterator AFTER set_epoch (also for the first epoch)
+        engine._init_iter = done  # set_data makes Ignite count this epoch from 0: count the skipped batches
 
     attach_clip_log(trainer, run.data.sampler, idist.get_rank(), idist.get_world_size())  # VFP_CLIP_LOG
 
@@ -133,7 +134,7 @@ def _fit(run: _Run, split_lists: Path | None, device: torch.device, progress: bo
     """Resume (the same params and ``split_lists``' data), attach the handlers, validate the start, train."""
     trainer = run.built.trainer
     to_save = {**run.built.to_save, "trainer": trainer, "rng": RngState(), "selection": run.selection}
-    run.resumed_from = resume_run(run.layout.run_dir, run_params(run.cfg, split_lists), to_save,
+    run.resumed_from = resume_run(run.layout.run_dir, run_params(run.cfg, split_lists, run.built.to_save), to_save,
                                   resume=run.cfg.train.resume == "auto", log=run.say)
     if run.resumed_from:
         run.say(f"resuming from {run.resumed_from} (epoch {trainer.state.epoch}, iteration {trainer.state.iteration})")

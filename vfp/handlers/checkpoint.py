@@ -33,7 +33,9 @@ from vfp.config import Config, to_dict
 from vfp.distributed import share_from_rank0
 from vfp.errors import VfpError
 from vfp.fileio import atomic_save, atomic_write_text, zip_damage
-from vfp.runs import CHECKPOINT_PATTERN, CONFIG_FILE, LOGS_DIR, SNAPSHOTS_DIR, best_files, checkpoint_files
+from vfp.models.registry import source_digest
+from vfp.runs import (CHECKPOINT_PATTERN, CONFIG_FILE, LOGS_DIR, MODEL_FILE, SNAPSHOTS_DIR, best_files,
+                      checkpoint_files)
 
 # train keys that do not change what a given epoch computes (so changing them keeps resuming)
 _NON_RESULT_TRAIN_KEYS = ("epochs", "num_workers", "val_every", "snapshot_every", "snapshot_videos",
@@ -81,9 +83,12 @@ def params_finite(modules: Mapping[str, Any]) -> bool:
 
 # ---------------------------------------------------------------- config guard
 
-def run_params(cfg: Config, split_dir: Path | None = None) -> dict[str, Any]:
+def run_params(cfg: Config, split_dir: Path | None = None, modules: Mapping[str, Any] | None = None
+               ) -> dict[str, Any]:
     """The params that define a training run (a resume needs them unchanged), with the training data's
-    identity: its source, folder and decoder, and the contents of ``split_dir``'s train/val lists."""
+    identity (its source, folder and decoder, and the contents of ``split_dir``'s train/val lists) and the
+    code's: the digest of the source files defining each ``nn.Module`` of ``modules`` (the model, a GAN's
+    discriminator; :func:`vfp.models.registry.source_digest`), so an edit of the model starts a new run."""
     train = {k: v for k, v in to_dict(cfg.train).items() if k not in _NON_RESULT_TRAIN_KEYS}
     size = cfg.data.size if cfg.data.size == "source" else list(cfg.data.size)
     data = {"source": cfg.data.source, "size": size, "interval": cfg.data.interval,
@@ -92,8 +97,9 @@ def run_params(cfg: Config, split_dir: Path | None = None) -> dict[str, Any]:
         data["folder"] = cfg.data.folder
     if split_dir is not None:
         data["lists"] = _lists_digest(Path(split_dir))
+    code = {name: source_digest(m) for name, m in (modules or {}).items() if isinstance(m, torch.nn.Module)}
     return {"model": cfg.model, cfg.model: to_dict(cfg.model_section()), "train": train, "data": data,
-            "seed": cfg.seed}
+            "seed": cfg.seed, **({"code": code} if code else {})}
 
 
 def _lists_digest(split_dir: Path) -> str:
@@ -119,8 +125,9 @@ def prepare_run_dir(run_dir: Path, params: Mapping[str, Any], *, resume: bool,
 
     * leftover ``.*.tmp`` (and older ``tmp*``) files of an interrupted atomic save are removed;
     * ``resume`` False, or a ``config.json`` with another hash (or none beside old checkpoints):
-      earlier checkpoints, ``config.json``, ``logs/`` and ``snapshots/`` are MOVED to
-      ``stale/<time>-<old hash>/`` (printed), and training starts fresh;
+      earlier checkpoints, ``config.json``, ``logs/``, ``snapshots/`` and the exported ``model.pt`` are
+      MOVED to ``stale/<time>-<old hash>/`` (printed), and training starts fresh: until it exports, no
+      model file of another run is left for evaluate or ``vfp predict`` to use;
     * then ``config.json`` is (re)written.
     """
     run_dir = Path(run_dir)
@@ -137,16 +144,16 @@ def prepare_run_dir(run_dir: Path, params: Mapping[str, Any], *, resume: bool,
         except (ValueError, AttributeError):
             old_hash = "unreadable"
     previous = [p for _, p in checkpoint_files(run_dir)] + [p for _, _, p in best_files(run_dir)]
-    has_old = bool(previous) or (run_dir / LOGS_DIR).exists() or (run_dir / SNAPSHOTS_DIR).exists()
+    has_old = bool(previous) or any((run_dir / n).exists() for n in (LOGS_DIR, SNAPSHOTS_DIR, MODEL_FILE))
     same = old_hash == new_hash
     can_resume = resume and same and bool(checkpoint_files(run_dir))
     if has_old and not (resume and same):
         stale = run_dir / "stale" / f"{time.strftime('%Y%m%d-%H%M%S')}-{(old_hash or 'noconfig')[:8]}"
         stale.mkdir(parents=True, exist_ok=True)
-        for p in previous + [run_dir / n for n in (CONFIG_FILE, LOGS_DIR, SNAPSHOTS_DIR)]:
+        for p in previous + [run_dir / n for n in (CONFIG_FILE, LOGS_DIR, SNAPSHOTS_DIR, MODEL_FILE)]:
             if p.exists():
                 shutil.move(str(p), str(stale / p.name))
-        why = "train.resume is never" if not resume else "the params changed since they were written"
+        why = "train.resume is never" if not resume else "the params or the model's code changed since"
         log(f"note: starting fresh in {run_dir} ({why}); earlier checkpoints moved to {stale}")
     write_json_atomic(cfg_path, {"hash": new_hash, "params": params})
     return can_resume
