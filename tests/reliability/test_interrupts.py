@@ -6,11 +6,10 @@ import os
 import signal
 
 import torch
+from test_damaged_checkpoint import CFG, Squares, _state  # noqa: E402 (tests/reliability on sys.path)
 
 from vfp.handlers.checkpoint import checkpoint_files
 from vfp.training import train
-
-from test_damaged_checkpoint import CFG, Squares, _state  # noqa: E402 (tests/reliability on sys.path)
 
 
 class CtrlC(Squares):

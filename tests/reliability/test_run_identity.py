@@ -9,12 +9,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from test_damaged_checkpoint import CFG, Squares, _train  # noqa: E402 (tests/reliability on sys.path)
+from test_interrupts import CtrlC  # noqa: E402
 
 from vfp.models.params import parse_model_config
 from vfp.training import train
-
-from test_damaged_checkpoint import CFG, Squares, _train  # noqa: E402 (tests/reliability on sys.path)
-from test_interrupts import CtrlC  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 

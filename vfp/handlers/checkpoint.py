@@ -34,8 +34,7 @@ from vfp.distributed import share_from_rank0
 from vfp.errors import VfpError
 from vfp.fileio import atomic_save, atomic_write_text, zip_damage
 from vfp.models.registry import source_digest
-from vfp.runs import (CHECKPOINT_PATTERN, CONFIG_FILE, LOGS_DIR, MODEL_FILE, SNAPSHOTS_DIR, best_files,
-                      checkpoint_files)
+from vfp.runs import CHECKPOINT_PATTERN, CONFIG_FILE, LOGS_DIR, MODEL_FILE, SNAPSHOTS_DIR, best_files, checkpoint_files
 
 # train keys that do not change what a given epoch computes (so changing them keeps resuming)
 _NON_RESULT_TRAIN_KEYS = ("epochs", "num_workers", "val_every", "snapshot_every", "snapshot_videos",
