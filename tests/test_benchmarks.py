@@ -77,3 +77,15 @@ def test_evaluate_benchmark(tmp_path):
                     "metrics_fraction_direct"):
             assert _positive(m[key]), (m["model"], key, m[key])
         assert math.isfinite(m["metrics_fraction"])
+
+
+@pytest.mark.slow
+def test_predict_memory_benchmark(tmp_path):
+    """vfp predict --mode next on a 10x longer video: both runs predicted every frame; the ratio is reported."""
+    data = _run("predict_memory", tmp_path, result="predict_memory_quick")
+    short, long = data["rows"]
+    assert (short["video_frames"], long["video_frames"]) == (20, 200)
+    for row in data["rows"]:
+        assert row["frames"] == row["written"] == row["video_frames"] and row["predicted"] > 0
+        assert _positive(row["peak_mb"]) and _positive(row["fps"])
+    assert _positive(data["ratio"]) and isinstance(data["target_met"], bool)

@@ -6,6 +6,11 @@ The shape is fixed at export (``size``; default the size stored in the model fil
 another size. ONNX uses opset 17 (``grid_sample`` needs >= 16) through PyTorch's TorchScript-based
 exporter; TorchScript is ``torch.jit.trace``.
 
+A model on ``base: flow`` (:class:`vfp.models.base.FlowBase`) corrects the flow baseline's prediction,
+which OpenCV computes: its graph is the correcting net alone, and ``context`` carries ``n_input + 1``
+frames: the last ``n_input`` frames, then the flow baseline's next frame (:func:`vfp.flow.extrapolate`
+with the ``flow`` method and preset stored in the model file), computed by the caller.
+
 Every export is checked before it is kept: the file is run (onnxruntime, or ``torch.jit.load``) on a
 second, different context and must give the PyTorch model's next frame within ``TOLERANCE``. A model
 whose forward leaves PyTorch (NumPy or OpenCV on its tensors, e.g. a classical-flow input) cannot be
@@ -25,6 +30,7 @@ from torch import nn
 from vfp.api import load_model
 from vfp.errors import VfpError
 from vfp.fileio import atomic_write_bytes
+from vfp.models.base import FlowBase
 
 __all__ = ["FORMATS", "OPSET", "TOLERANCE", "ExportResult", "NextFrame", "export_model"]
 
@@ -41,6 +47,7 @@ class ExportResult:
     model: str
     input_shape: tuple[int, ...]
     max_abs_diff: float
+    inputs: str  # what the frames of ``context`` are
 
 
 class NextFrame(nn.Module):
@@ -95,8 +102,13 @@ def export_model(checkpoint: str | Path | None, out: str | Path, fmt: str = "onn
     size = tuple(size) if size else (predictor.size or (64, 64))
     if any(s % predictor.stride for s in size):
         raise VfpError(f"--size {list(size)}: {predictor.name} needs H and W divisible by {predictor.stride}")
-    module = NextFrame(predictor.net).eval()
-    shape = (1, predictor.n_input, predictor.channels, *size)
+    net, n_frames = predictor.net, predictor.n_input
+    inputs = f"the last {n_frames} frames"
+    if isinstance(net, FlowBase):  # the graph corrects a base the caller computes with OpenCV
+        net, n_frames = net.net, n_frames + 1
+        inputs += f", then the flow baseline's next frame ({predictor.net.method} {predictor.net.preset})"
+    module = NextFrame(net).eval()
+    shape = (1, n_frames, predictor.channels, *size)
     example, check = _contexts(shape)
     with warnings.catch_warnings(record=True) as caught, torch.no_grad():
         warnings.simplefilter("always")
@@ -116,4 +128,4 @@ def export_model(checkpoint: str | Path | None, out: str | Path, fmt: str = "onn
         raise VfpError(f"{predictor.name} cannot be exported to {fmt}: the exported file's next frame differs "
                        f"from PyTorch's by {diff:.2g} (> {TOLERANCE:g})")
     atomic_write_bytes(Path(out), data)
-    return ExportResult(Path(out), fmt, predictor.name, shape, diff)
+    return ExportResult(Path(out), fmt, predictor.name, shape, diff, inputs)

@@ -101,8 +101,8 @@ def _export(args: argparse.Namespace) -> None:
         out = base.with_suffix(FORMATS[args.format]) if args.format == "onnx" else base.with_name(
             f"{base.stem}.torchscript.pt")
     res = export_model(args.checkpoint, out, args.format, tuple(args.size) if args.size else None)
-    print(f"{res.model}: wrote {res.out} ({res.fmt}, input context {list(res.input_shape)}, "
-          f"max abs difference from PyTorch {res.max_abs_diff:.2g} on a check input)")
+    print(f"{res.model}: wrote {res.out} ({res.fmt}, input context {list(res.input_shape)}: {res.inputs}, "
+          f"in [-1, 1]; max abs difference from PyTorch {res.max_abs_diff:.2g} on a check input)")
 
 
 def add_commands(sub, parents: Sequence[argparse.ArgumentParser] = ()) -> dict[str, Callable]:
