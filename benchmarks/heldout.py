@@ -101,6 +101,8 @@ def main() -> int:
     torch.set_grad_enabled(False)
     model = load_model(args.checkpoint)
     videos = args.videos or default_videos()
+    if not videos:
+        raise SystemExit(f"error: no videos given and none of {', '.join(HELD_OUT)} under {FIXTURES}")
     t0 = time.perf_counter()
     done = []
     for path in videos:

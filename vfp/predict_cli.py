@@ -72,6 +72,10 @@ def _export_parser(sub, parents: Sequence[argparse.ArgumentParser]) -> None:
                    help="frame size of the exported graph (default: the size stored in the model file)")
 
 
+def _rate(x: float) -> str:
+    return f"{x:.1f}" if x >= 10 else f"{x:.2f}"
+
+
 def summary(res: PredictResult) -> list[str]:
     """What ``vfp predict`` prints after writing."""
     h, w = res.size
@@ -80,8 +84,8 @@ def summary(res: PredictResult) -> list[str]:
     lines = [f"{res.model}: read {res.frames_read} frames at {h}x{w} (every {res.interval}), predicted {res.predicted}",
              f"wrote {res.out} ({res.kind}, {res.frames_written} frames)"]
     lines += [f"note: {n}" for n in res.notes]
-    lines.append(f"{fps:.1f} frames/s end to end ({res.seconds:.1f} s wall, decoding and writing included); "
-                 f"model alone {model_fps:.1f} frames/s")
+    lines.append(f"{_rate(fps)} frames/s end to end ({res.seconds:.1f} s wall, decoding and writing included); "
+                 f"model alone {_rate(model_fps)} frames/s")
     return lines
 
 
