@@ -15,6 +15,8 @@ from pathlib import Path
 
 from vfp.config import Config
 from vfp.data.layout import check_root, dataset_dir, group_of, write_split_lists
+from vfp.data.sample import generate_sample
+from vfp.data.ucf101 import prepare_ucf101
 from vfp.data.video import VIDEO_EXTENSIONS, list_videos, usable_video
 from vfp.errors import VfpError
 
@@ -32,15 +34,11 @@ def prepare_data(cfg: Config) -> dict:
         keep = {"ucf101.download_dir": Path(cfg.ucf101.download_dir)}
     check_root(root, keep)
     if cfg.data.source == "sample":
-        from vfp.data.sample import generate_sample
-
         s = cfg.sample
         return generate_sample(root, seed=s.seed, moving_classes=s.moving_classes, static_classes=s.static_classes,
                                groups=s.groups, clips_per_group=s.clips_per_group, frames=s.frames)
     if cfg.data.source == "folder":
         return mirror_folder(Path(cfg.data.folder), root)
-    from vfp.data.ucf101 import prepare_ucf101
-
     u = cfg.ucf101
     return prepare_ucf101(root, Path(u.download_dir), rar_url=u.rar_url, rar_sha256=u.rar_sha256 or None,
                           rar_size=u.rar_size or None, splits_url=u.splits_url, splits_sha256=u.splits_sha256 or None,
