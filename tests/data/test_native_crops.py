@@ -9,13 +9,13 @@ import torch
 from vfp.config import ConfigError
 from vfp.data.cache import build_cache, cache_path
 from vfp.data.clips import ClipDataset
+from vfp.data.loaders import train_val_datasets
 from vfp.data.video import VideoEntry, probe, read_frames
 from vfp.errors import VfpError
-from vfp.testset import check_model_size
 from vfp.frames import to_uint8
 from vfp.models.base import predictor_from_config
 from vfp.models.params import parse_model_config
-from vfp.training import _datasets
+from vfp.testset import check_model_size
 
 CROP, T, INTERVAL = 24, 4, 2
 SIZES = [(48, 80), (64, 96)]  # two videos of different native sizes
@@ -125,7 +125,7 @@ def test_native_validation_uses_fixed_crop_windows(native_videos, tmp_path):
         (split / f"{name}.txt").write_text("".join(f"{v.path}\t{v.n_frames}\n" for v in native_videos))
     cfg = parse_model_config({"model": "warp", "data": {"size": "source", "cache": ""},
                               "train": {"crop": CROP, "stride": [1, 2]}})
-    train, val = _datasets(cfg, split, 4, 1)
+    train, val = train_val_datasets(cfg, split, 4, 1)
     assert train.crop == val.crop == (CROP, CROP) and train.steps == (1, 2) and val.steps == (1, 1)
     first, again = [val[i]["frames"] for i in range(3)], [val[i]["frames"] for i in range(3)]
     assert all(item.shape == (4 + cfg.evaluate.horizon, 3, CROP, CROP) for item in first)
