@@ -7,8 +7,9 @@ Outputs (all written atomically; the paths come from the caller, ``dvc.yaml`` na
   ``eval_width``. The key set depends only on ``evaluate.horizon``, never on the model, so
   ``dvc metrics diff`` lines up.
 * the per-step file (``metrics/per_step.csv``): one row per horizon step (DVC plots).
-* ``<report>/gifs/<video stem>_{expected,generated}_large.gif`` for the first ``evaluate.gifs`` test
-  videos (context frames followed by the true / predicted future) and ``<report>/index.html``.
+* ``<report>/gifs/<video stem>_{expected,generated}_large.gif`` for ``evaluate.gifs`` test videos, the
+  first of each class in turn (context frames followed by the true / predicted future), and
+  ``<report>/index.html``.
 
 Which clips, at what size: :mod:`vfp.testset`. The model sees the last ``n_input`` context frames and
 predicts ``horizon`` frames autoregressively; the baselines are scored on exactly the same target frames.
@@ -42,7 +43,7 @@ from vfp.runs import (
     read_per_step_csv,
     read_selection,
 )
-from vfp.testset import test_set
+from vfp.testset import gif_videos, test_set
 
 __all__ = ["evaluate", "rebuild_report", "load_model_for"]
 
@@ -99,7 +100,8 @@ def evaluate(cfg: Config, *, model_path: Path | None = None, split_dir: Path = P
     device = resolve_device(cfg.train.device)
     workers = cfg.train.num_workers if num_workers is None else num_workers
     clips = test_set(cfg, split_dir, model, num_workers=workers, device=device)
-    baselines, gifs = BaselineSource(cfg.evaluate, clips.cache, cfg.flow), GifClips(cfg.evaluate.gifs)
+    baselines = BaselineSource(cfg.evaluate, clips.cache, cfg.flow)
+    gifs = GifClips(cfg.evaluate.gifs, gif_videos(clips.videos, cfg.evaluate.gifs))
     engine = create_test_evaluator(model.to(device).eval(), n_ctx=clips.n_ctx, horizon=cfg.evaluate.horizon,
                                    device=device, baselines=baselines)
     gifs.attach(engine)

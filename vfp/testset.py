@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,18 @@ MIN_CONTEXT = 4  # context frames of every test clip (more when a model takes mo
 def select_videos(videos: list, every: int) -> list:
     """Every ``every``-th test video in split order: items 0, every, 2 * every, ..."""
     return list(videos)[::every]
+
+
+def gif_videos(videos: list, n: int) -> list[str]:
+    """Stems of ``n`` test videos for the report's GIF pairs, one class after another (a video's class is
+    its folder), so the pairs show several classes instead of the first class's videos."""
+    by_class: dict[str, list[str]] = {}
+    for video in videos:
+        stems = by_class.setdefault(Path(video.path).parent.name, [])
+        if video.stem not in stems:  # a video's temporal segments share its stem
+            stems.append(video.stem)
+    turns = zip_longest(*by_class.values())
+    return [stem for turn in turns for stem in turn if stem is not None][:n]
 
 
 def source_size(path: Path) -> tuple[int, int]:

@@ -40,15 +40,16 @@ class BaselineSource:
 
 
 class GifClips:
-    """The first clip of each of the first ``n`` videos of a run: ``clips`` = ``[(video, context, pred,
-    target)]`` as CPU tensors (``[T, C, H, W]``)."""
+    """The first clip of each of the first ``n`` videos of a run (of ``videos``, video stems, when given):
+    ``clips`` = ``[(video, context, pred, target)]`` as CPU tensors (``[T, C, H, W]``), in ``videos``' order."""
 
-    def __init__(self, n: int):
-        self.n, self.clips = n, []
+    def __init__(self, n: int, videos: Sequence[str] | None = None):
+        self.n, self.videos, self.clips = n, None if videos is None else list(videos), []
 
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.STARTED, self.reset)
         engine.add_event_handler(Events.ITERATION_COMPLETED, self)
+        engine.add_event_handler(Events.COMPLETED, self._order)
 
     def reset(self, engine: Engine | None = None) -> None:
         self.clips = []
@@ -56,8 +57,13 @@ class GifClips:
     def __call__(self, engine: Engine) -> None:
         videos, numbers, context, pred, target = engine.state.output["clips"]
         for i in range(context.shape[0]):
-            if len(self.clips) < self.n and int(numbers[i]) == 0:
+            wanted = self.videos is None or str(videos[i]) in self.videos
+            if len(self.clips) < self.n and int(numbers[i]) == 0 and wanted:
                 self.clips.append((str(videos[i]), context[i].cpu(), pred[i].cpu(), target[i].cpu()))
+
+    def _order(self, engine: Engine | None = None) -> None:
+        if self.videos is not None:
+            self.clips.sort(key=lambda clip: self.videos.index(clip[0]))
 
 
 def create_test_evaluator(model: nn.Module, *, n_ctx: int, horizon: int, device: torch.device,
