@@ -15,7 +15,7 @@ def add_arguments(parser):
 def work(cfg, args):
     m = cfg.motion
     result = motion_filter(Path(cfg.data.root), args.out, size=m.size, frames=m.frames, mode=m.mode,
-                           threshold=m.threshold)
+                           threshold=m.threshold, decoder=cfg.data.decoder)
     print(f"motion_filter: kept {len(result['kept'])} classes, dropped {len(result['dropped'])}: "
           f"{', '.join(result['dropped']) or 'none'}; skipped {result['n_skipped']} unreadable videos -> {args.out}")
 

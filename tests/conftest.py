@@ -34,18 +34,6 @@ MOVING_CLASSES = ["PanLeft", "PanRight", "TiltUp"]
 STATIC_CLASSES = ["StillLife", "QuietRoom"]
 
 
-@pytest.fixture(autouse=True)
-def _decoder_setting():
-    """A test (or a stage run in-process) that picks a decoder does not leak it into the next test;
-    ``VFP_DECODER=pyav python -m pytest`` runs the suite on one backend."""
-    before = os.environ.get("VFP_DECODER")
-    yield
-    if before is None:
-        os.environ.pop("VFP_DECODER", None)
-    else:
-        os.environ["VFP_DECODER"] = before
-
-
 def in_ci() -> bool:
     """True when the ``CI`` environment variable is set (``.ci/run`` sets it; so do most CI services)."""
     return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")

@@ -14,7 +14,6 @@ from vfp.compare import compare
 from vfp.config import decode_size, load_config
 from vfp.data.cache import build_cache
 from vfp.data.splits import SPLIT_NAMES, read_split
-from vfp.data.video import set_decoder
 from vfp.errors import VfpError
 from vfp.evaluation import evaluate, rebuild_report
 from vfp.models.params import load_model_config
@@ -100,7 +99,6 @@ def _report(args: argparse.Namespace) -> None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     cfg = load_model_config(args.params)
-    set_decoder(cfg.data.decoder)
     flat = evaluate(cfg, model_path=args.checkpoint, split_dir=args.split_dir)
     print("\n".join(summary_lines(flat, cfg.model)))
 

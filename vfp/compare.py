@@ -204,7 +204,7 @@ def test_clips(cfg: Config, split_dir: Path, k: int, n_ctx: int, horizon: int) -
     cache = Path(cfg.data.cache) if cfg.data.cache else None
     size = decode_size(cfg.data.size) or (frame_size(videos[0].path) if videos else None)
     dataset = test_dataset(videos, n_frames=n_ctx + horizon, interval=cfg.data.interval, size=size,
-                           clips_per_video=1, cache_dir=cache)
+                           clips_per_video=1, cache_dir=cache, decoder=cfg.data.decoder, unreadable="replace")
     if len(dataset) == 0:
         raise VfpError(f"{Path(split_dir) / 'test.txt'}: no test video is long enough for {n_ctx + horizon} "
                        f"frames every {cfg.data.interval}")

@@ -3,7 +3,8 @@
 Outputs (all written atomically; the paths come from the caller, ``dvc.yaml`` names them):
 
 * the metrics file (``metrics/metrics.json``): flat DVC metrics (:mod:`vfp.results`, keys of
-  :mod:`vfp.keys`: per metric, step and baseline, and the gains) plus ``n_clips``, ``eval_height``,
+  :mod:`vfp.keys`: per metric, step and baseline, and the gains) plus ``n_clips`` (scored),
+  ``n_clips_unreadable`` (test clips that failed to decode: skipped, never replaced), ``eval_height``,
   ``eval_width``. The key set depends only on ``evaluate.horizon``, never on the model, so
   ``dvc metrics diff`` lines up.
 * the per-step file (``metrics/per_step.csv``): one row per horizon step (DVC plots).
@@ -83,6 +84,17 @@ def _write_gifs(gif_clips: list, gif_dir: Path, size: tuple[int, int]) -> None:
                 path.unlink()
 
 
+def check_scored(scored: int, unreadable: int, split_file: Path) -> None:
+    """One-line VfpError when no test clip could be read (each was reported in its own line)."""
+    if scored == 0:
+        raise VfpError(f"{split_file}: none of the {unreadable} test clips could be read (see the lines above); "
+                       "check those videos, or set data.decoder (auto | decord | pyav) and re-run the split")
+
+
+def unread_note(unreadable: int) -> str:
+    return f" ({unreadable} unreadable clips skipped, not scored)" if unreadable else ""
+
+
 def evaluate(cfg: Config, *, model_path: Path | None = None, split_dir: Path = Path("data/split"),
              metrics_path: Path = METRICS_FILE, per_step_path: Path = PER_STEP_FILE,
              report_dir: Path | None = None, logs_dir: Path | None = None,
@@ -106,10 +118,12 @@ def evaluate(cfg: Config, *, model_path: Path | None = None, split_dir: Path = P
                                    device=device, baselines=baselines)
     gifs.attach(engine)
     engine.run(clips.loader, max_epochs=1)
+    check_scored(engine.state.scored, engine.state.unreadable, Path(split_dir) / "test.txt")
     clips.cache.save()
     steps = {name: engine.state.metrics[name] for name in (MODEL, *BASELINES)}
     base_steps = {name: steps[name] for name in BASELINES}
-    flat = {**flat_metrics(steps[MODEL], base_steps), "n_clips": clips.n_clips,
+    flat = {**flat_metrics(steps[MODEL], base_steps), "n_clips": engine.state.scored,
+            "n_clips_unreadable": engine.state.unreadable,
             "eval_height": int(clips.size[0]), "eval_width": int(clips.size[1])}
     write_metrics_json(Path(metrics_path), flat)
     write_rows_csv(per_step_rows(steps[MODEL], base_steps), per_step_path)
@@ -119,7 +133,8 @@ def evaluate(cfg: Config, *, model_path: Path | None = None, split_dir: Path = P
                  gif_pairs=gif_pairs_in(report_dir / "gifs"), selection=read_selection(logs_dir))
     if log is not None:
         how = f"computed in {baselines.seconds:.1f} s" if baselines.seconds else f"reused from {clips.cache.path}"
-        log(f"evaluated {clips.n_clips} test clips at {clips.size[0]}x{clips.size[1]} ({clips.n_ctx} context "
+        log(f"evaluated {engine.state.scored} test clips{unread_note(engine.state.unreadable)} at "
+            f"{clips.size[0]}x{clips.size[1]} ({clips.n_ctx} context "
             f"frames, {cfg.model} uses the last {model.n_input}; {cfg.evaluate.horizon} predicted) on {device} "
             f"in {time.perf_counter() - t_start:.1f} s; baselines {how}")
     return flat

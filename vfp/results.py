@@ -119,5 +119,6 @@ def summary_lines(flat: Mapping[str, Any], model: str) -> list[str]:
         f"psnr t+1: {model} {f(psnr_t1, '.2f')} dB | {psnr} | gain {f(keys.at(gain, 1), '+.2f')} dB "
         f"(mean over steps {f(keys.at(gain), '+.2f')} dB)",
         f"ssim t+1: {model} {f(ssim_t1, '.4f')} | {ssim} | gain {f(keys.at(keys.gain(keys.SSIM), 1), '+.4f')}",
-        f"{flat.get('n_clips', 0)} test clips{size}",
+        f"{flat.get('n_clips', 0)} test clips{size}"
+        + (f" ({flat['n_clips_unreadable']} unreadable, skipped)" if flat.get("n_clips_unreadable") else ""),
     ]

@@ -6,7 +6,6 @@ import sys
 from typing import Callable
 
 from vfp.config import Config, load_config
-from vfp.data.video import set_decoder
 from vfp.errors import VfpError
 from vfp.fileio import os_error_line
 
@@ -24,7 +23,6 @@ def run_stage(name: str, work: Callable[[Config, argparse.Namespace], int | None
     args = parser.parse_args(argv)
     try:
         cfg = load(args.params)
-        set_decoder(cfg.data.decoder)  # data.decoder for every video read in this stage and its workers
         code = work(cfg, args)
     except VfpError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -128,7 +128,7 @@ def test_set(cfg: Any, split_dir: Path, model: torch.nn.Module, *, num_workers: 
     check_model_size(model, size, cfg.model)
     cache = Path(cfg.data.cache) if cfg.data.cache and size == decode_size(cfg.data.size) else None
     dataset = test_dataset(videos, n_frames=n_ctx + ev.horizon, interval=cfg.data.interval, size=size,
-                           clips_per_video=ev.clips_per_video, cache_dir=cache)
+                           clips_per_video=ev.clips_per_video, cache_dir=cache, decoder=cfg.data.decoder)
     if len(dataset) == 0:
         raise VfpError(f"{split_file}: no test video is long enough for {n_ctx + ev.horizon} frames every "
                        f"{cfg.data.interval} ({n_ctx} context + horizon {ev.horizon})")

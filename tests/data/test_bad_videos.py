@@ -99,15 +99,14 @@ def test_motion_filter_skips_unreadable_with_one_warning_each(bad_pipeline, capf
         assert videos[rel]["n_frames"] == 24, rel
 
 
-def test_pyav_backend_skips_and_counts_the_same(bad_pipeline, monkeypatch, capfd):
+def test_pyav_backend_skips_and_counts_the_same(bad_pipeline, capfd):
     """data.decoder: pyav on the same folder: same unreadable files, same frame counts as decord's."""
     pytest.importorskip("decord")
     root = bad_pipeline / "raw"
     out = {}
     for name in ("decord", "pyav"):
-        monkeypatch.setenv("VFP_DECODER", name)
         out[name] = motion_filter(root, bad_pipeline / f"motion-{name}.json", size=32, frames=8, mode="absolute",
-                                  threshold=1.0)
+                                  threshold=1.0, decoder=name)
     assert {s["file"] for s in out["pyav"]["skipped"]} == set(UNREADABLE)
     warnings = _warnings(capfd.readouterr().err)
     assert len(warnings) == 2 * len(UNREADABLE), warnings  # one line per unreadable file and backend

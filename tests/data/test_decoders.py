@@ -18,7 +18,7 @@ from test_bad_videos import GREY, SHORT, SMALL, SPACE, TRUNCATED_AVI, UNICODE, U
 from vfp.config import ConfigError, load_config
 from vfp.data import video
 from vfp.data.cache import build_cache, cache_path, cached_frames
-from vfp.data.video import VideoEntry, VideoReadError, decoder_name, probe, read_all, read_frames, set_decoder
+from vfp.data.video import VideoEntry, VideoReadError, decoder_name, probe, read_all, read_frames
 
 REPO = Path(__file__).resolve().parents[2]
 REAL = REPO.parent / "shared" / "fixtures" / "real"
@@ -106,16 +106,15 @@ def test_auto_uses_decord_when_it_imports(decord, fresh_auto):
     assert decoder_name("auto") == "decord"
 
 
-def test_set_decoder_reaches_workers_and_rejects_unknown(monkeypatch, sample_root, tmp_path):
-    monkeypatch.delenv("VFP_DECODER", raising=False)
-    set_decoder("pyav")
-    assert decoder_name() == "pyav"
+def test_build_cache_passes_the_decoder_to_its_workers_and_rejects_unknown(sample_root, tmp_path):
     videos = [VideoEntry(p, 24) for p in sorted(sample_root.glob("PanLeft/*.avi"))[:3]]
-    summary = build_cache(videos, tmp_path, SIZE, workers=2)  # worker processes read the same setting
+    summary = build_cache(videos, tmp_path, SIZE, workers=2, decoder="pyav")  # spawned worker processes
     assert summary["decoded"] == 3 and not summary["failed"]
     assert all(cache_path(v, tmp_path, SIZE, "pyav").is_file() for v in videos)
     with pytest.raises(ValueError, match="auto, decord, pyav"):
-        set_decoder("ffmpeg")
+        build_cache(videos, tmp_path, SIZE, workers=1, decoder="ffmpeg")
+    with pytest.raises(ValueError, match="auto, decord, pyav"):
+        probe(videos[0].path, None)  # no hidden default behind a missing choice
 
 
 def test_cache_key_records_the_backend(sample_root, tmp_path):
@@ -135,17 +134,14 @@ def test_config_accepts_the_backends_and_refuses_others(tmp_path, tiny_params):
         load_config(tiny_params(tmp_path, data={"decoder": "ffmpeg"}))
 
 
-def test_clip_dataset_keeps_its_backend_when_pickled_into_a_worker(monkeypatch, sample_root, tmp_path):
-    """Workers started by spawn/forkserver unpickle the dataset; they must not re-read the environment."""
+def test_clip_dataset_keeps_its_backend_when_pickled_into_a_worker(sample_root, tmp_path):
+    """Workers started by spawn/forkserver unpickle the dataset: the decoder travels as its attribute."""
     import pickle
 
     from vfp.data.clips import ClipDataset
 
-    monkeypatch.delenv("VFP_DECODER", raising=False)
-    set_decoder("pyav")
     entry = VideoEntry(sorted(sample_root.glob("PanLeft/*.avi"))[0], 24)
-    ds = ClipDataset([entry], 4, 2, SIZE, cache_dir=tmp_path)
-    monkeypatch.setenv("VFP_DECODER", "decord")  # what a worker with another environment would see
+    ds = ClipDataset([entry], 4, 2, SIZE, cache_dir=tmp_path, decoder="pyav")
     in_worker = pickle.loads(pickle.dumps(ds))
     assert in_worker.decoder == "pyav"
     in_worker[0]

@@ -8,7 +8,7 @@ import pytest
 from vfp.data import decode_pyav
 from vfp.data.clips import ClipDataset
 from vfp.data.stream import iter_frames
-from vfp.data.video import VideoReadError, decord_importable, probe, read_all, set_decoder
+from vfp.data.video import VideoReadError, decord_importable, probe, read_all
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +39,8 @@ def test_auto_reads_with_pyav_what_decord_cannot(decord_cannot_read):
 
 
 def test_clip_dataset_with_auto_keeps_the_video(decord_cannot_read, tmp_path):
-    set_decoder("auto")
     for cache in (None, tmp_path / "cache"):
-        data = ClipDataset([decord_cannot_read], n_frames=4, interval=2, size=(32, 48), cache_dir=cache)
+        data = ClipDataset([decord_cannot_read], n_frames=4, interval=2, size=(32, 48), cache_dir=cache,
+                           decoder="auto")
         assert len(data.videos) == 1 and not data.skipped
         assert data[0]["frames"].shape == (4, 3, 32, 48)

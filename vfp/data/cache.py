@@ -29,7 +29,7 @@ from vfp.fileio import WriteError, atomic_open, warn
 MAGIC = b"VFPCRC01"  # ends every entry, after the per-frame CRC-32s (little-endian uint32)
 
 
-def cache_path(video: VideoEntry, cache_dir: Path, size: tuple[int, int] | None, decoder: str | None = None) -> Path:
+def cache_path(video: VideoEntry, cache_dir: Path, size: tuple[int, int] | None, decoder: str = "auto") -> Path:
     """``<cache>/<H>x<W>/<xx>/<hash>.npy`` (``<cache>/source/...`` for frames at their own size, ``size=None``);
     the hash covers the video's full path, its size and mtime, the frame count, the backend and the
     entry format, so any file name the OS accepts gives a short, valid cache name.
@@ -50,7 +50,7 @@ def cache_path(video: VideoEntry, cache_dir: Path, size: tuple[int, int] | None,
 
 
 def cached_frames(video: VideoEntry, cache_dir: Path, size: tuple[int, int] | None,
-                  decoder: str | None = None, store: bool = True) -> np.ndarray:
+                  decoder: str = "auto", store: bool = True) -> np.ndarray:
     """Memory-mapped frames of ``video`` (at ``size``, None: its own), decoding and storing them first if
     needed (or if the entry is cut or lacks its checksums). Frame contents are checked by :func:`cached_clip`.
     When the entry cannot be stored (``store`` False, or a disk full / read-only cache: one warning line
@@ -101,7 +101,7 @@ def cache_writable(cache_dir: Path, quiet: bool = False) -> bool:
 
 
 def cached_clip(video: VideoEntry, cache_dir: Path, size: tuple[int, int] | None, indices: np.ndarray,
-                decoder: str | None = None, store: bool = True) -> np.ndarray:
+                decoder: str = "auto", store: bool = True) -> np.ndarray:
     """Frames ``indices`` of ``video`` from its cache entry, uint8 [T, H, W, 3], each checked against its
     CRC-32; a damaged entry is reported in one line, decoded again and read again."""
     path = cache_path(video, cache_dir, size, decoder)
@@ -171,10 +171,10 @@ def _fill_one(args: tuple[VideoEntry, Path, tuple[int, int] | None, str]) -> tup
 
 
 def build_cache(videos: Sequence[VideoEntry], cache_dir: Path, size: tuple[int, int] | None, workers: int = 2,
-                decoder: str | None = None) -> dict:
+                decoder: str = "auto") -> dict:
     """Decode every video not cached yet (at ``size``, None: its own), ``workers`` processes in parallel;
     returns counts."""
-    decoder = decoder_choice(decoder)  # fixed here: every worker uses the same choice
+    decoder = decoder_choice(decoder)  # checked here, then passed to every worker with its job
     size = tuple(size) if size else None
     todo = [v for v in videos if _load(cache_path(v, cache_dir, size, decoder), v.n_frames, size) is None]
     if todo and not cache_writable(cache_dir, quiet=True):

@@ -18,6 +18,9 @@ uint8 ``.npy`` and later reads are memory-mapped (segments of one video share it
 one window per clip, the same in every frame and inside the frame (``crop_at="random"``: drawn per clip
 from its RNG; ``"center"``: the middle). ``steps=(a, b)`` draws, per clip, a temporal stride k in
 [a, b]: the clip takes every ``k * interval``-th frame (a k that does not fit its entry is lowered).
+``decoder`` (auto | decord | pyav: ``data.decoder``) reads every frame, here and in DataLoader workers.
+A clip that fails to decode is replaced by another item (training: ``unreadable="replace"``) or returned
+as zeros with ``ok`` False, for the caller to skip and count (test clips: ``"mark"``).
 """
 from __future__ import annotations
 
@@ -72,7 +75,8 @@ class ClipDataset(Dataset):
                  stride: int = 1, max_clips: int = 0,
                  augment: Callable[[torch.Tensor, np.random.Generator], torch.Tensor] | None = None,
                  crop: tuple[int, int] | None = None, crop_at: Literal["random", "center"] = "random",
-                 steps: tuple[int, int] = (1, 1)):
+                 steps: tuple[int, int] = (1, 1), decoder: str = "auto",
+                 unreadable: Literal["replace", "mark"] = "replace"):
         if n_frames < 1 or interval < 1 or stride < 1 or max_clips < 0:
             raise ValueError(f"n_frames, interval, stride must be >= 1 and max_clips >= 0, got "
                              f"{n_frames}, {interval}, {stride}, {max_clips}")
@@ -80,6 +84,9 @@ class ClipDataset(Dataset):
             raise ValueError(f"steps must be [a, b] with 1 <= a <= b, got {list(steps)}")
         if crop is not None and min(crop) < 1:
             raise ValueError(f"crop must be >= 1 on each side, got {list(crop)}")
+        if unreadable == "mark" and not (crop or size):
+            raise ValueError("unreadable='mark' needs a size or a crop (the shape of a clip that cannot be read)")
+        self.unreadable = unreadable
         self.crop, self.crop_at, self.steps = (tuple(crop) if crop else None), crop_at, tuple(steps)
         self.n_frames, self.interval, self.size = n_frames, interval, (tuple(size) if size else None)
         self.random_start, self.clips_per_video, self.seed = random_start, clips_per_video, seed
@@ -87,15 +94,14 @@ class ClipDataset(Dataset):
         self.cache_dir = Path(cache_dir) if cache_dir else None
         # a cache that cannot be written (read-only, full) is still read; warned once here, not per worker
         self.cache_store = self.cache_dir is not None and cache_writable(self.cache_dir)
-        # the backend is fixed here and pickled into the workers: a worker started by spawn or forkserver
-        # need not share this process's memory or environment
-        self.decoder = decoder_choice()
+        # the backend choice is an attribute, pickled into the workers (spawn or forkserver included)
+        self.decoder = decoder_choice(decoder)
         self.epoch = 0
         span = clip_span(n_frames, interval * self.steps[0])
         self.videos: list[VideoEntry] = []
         self.skipped: list[dict] = []
         for video in videos:
-            entry = video if isinstance(video, VideoEntry) else _probe_entry(Path(video), self.skipped)
+            entry = video if isinstance(video, VideoEntry) else _probe_entry(Path(video), self.skipped, self.decoder)
             if entry is None:
                 continue
             first, stop = frame_range(entry)
@@ -174,23 +180,32 @@ class ClipDataset(Dataset):
         return self.locate(index)[1]
 
     def __getitem__(self, index: int) -> dict:
-        """One clip; a video that fails to decode now (or is smaller than the crop) is reported once and
-        another item used."""
+        """One clip; a video that fails to decode now (or is smaller than the crop) is reported in one line
+        and another item used (``unreadable="replace"``), or the item is marked ``ok`` False (``"mark"``)."""
         n = len(self)
-        for attempt in range(min(n, 8)):
+        for attempt in range(min(n, 8) if self.unreadable == "replace" else 1):
             item = (index + attempt * max(1, n // 8 + 1)) % n
             v, indices = self.frame_indices(item)
             video = self.videos[v]
             try:
                 frames = self._frames(video, indices, item)
             except VideoReadError as err:
+                if self.unreadable == "mark":
+                    warn(f"skipping the clip at frame {int(indices[0])} of {video.path}: {err}; not scored")
+                    return self._unread(video, indices)
                 warn(f"skipping {video.path} in this epoch: {err}")
                 continue
             tensor = to_model(torch.from_numpy(frames).permute(0, 3, 1, 2))
             if self.augment is not None:
                 tensor = self.augment(tensor, np.random.default_rng([self.seed, self.epoch, item, 11]))
-            return {"frames": tensor, "video": video.stem, "start": int(indices[0])}
+            out = {"frames": tensor, "video": video.stem, "start": int(indices[0])}
+            return {**out, "ok": True} if self.unreadable == "mark" else out
         raise VideoReadError(f"no decodable video near item {index}")
+
+    def _unread(self, video: VideoEntry, indices: np.ndarray) -> dict:
+        """The item of a clip that could not be read (``unreadable="mark"``): zero frames, ``ok`` False."""
+        frames = torch.zeros(len(indices), 3, *(self.crop or self.size))
+        return {"frames": frames, "video": video.stem, "start": int(indices[0]), "ok": False}
 
     def _frames(self, video: VideoEntry, indices: np.ndarray, item: int) -> np.ndarray:
         """uint8 [T, H, W, 3] of ``indices``, cut to this item's crop window when ``crop`` is set."""
@@ -215,9 +230,9 @@ class ClipDataset(Dataset):
         return int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
 
 
-def _probe_entry(path: Path, skipped: list[dict]) -> VideoEntry | None:
+def _probe_entry(path: Path, skipped: list[dict], decoder: str) -> VideoEntry | None:
     try:
-        return VideoEntry(path, probe(path))
+        return VideoEntry(path, probe(path, decoder))
     except VideoReadError as err:
         warn(f"skipping {path}: {err}")
         skipped.append({"file": str(path), "reason": str(err)})

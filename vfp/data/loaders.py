@@ -82,10 +82,11 @@ def train_val_datasets(cfg: Any, split_dir: Path, n_input: int, n_output: int) -
     train = ClipDataset(read_split(split_dir, "train"), n_input + n_output, cfg.data.interval, size,
                         clips_per_video=tc.clips_per_video, seed=cfg.seed, cache_dir=cache,
                         augment=from_train_config(tc), crop=(tc.crop,) * 2 if tc.crop else None,
-                        steps=tuple(tc.stride), **starts)
+                        steps=tuple(tc.stride), decoder=cfg.data.decoder, **starts)
     val = ClipDataset(read_split(split_dir, "val"), max(n_input, 2) + cfg.evaluate.horizon, cfg.data.interval,
                       size, seed=cfg.seed, cache_dir=cache, starts="all", stride=cfg.data.interval,
-                      max_clips=VAL_CLIPS, crop=(tc.crop,) * 2 if size is None else None)  # fixed: no set_epoch
+                      max_clips=VAL_CLIPS, crop=(tc.crop,) * 2 if size is None else None,  # fixed: no set_epoch
+                      decoder=cfg.data.decoder)
     if len(train) == 0:
         raise VfpError(f"{split_dir}/train.txt: no video is long enough for {n_input + n_output} frames "
                        f"every {cfg.data.interval}")
@@ -144,7 +145,10 @@ class KeyedClips(Dataset):
 
 
 def test_dataset(videos: Sequence, *, n_frames: int, interval: int, size: tuple[int, int], clips_per_video: int,
-                 cache_dir: Path | None) -> KeyedClips:
-    """``clips_per_video`` clips of ``n_frames`` per test video at fixed, evenly spaced starts (keyed)."""
+                 cache_dir: Path | None, decoder: str, unreadable: str = "mark") -> KeyedClips:
+    """``clips_per_video`` clips of ``n_frames`` per test video at fixed, evenly spaced starts (keyed), read by
+    ``decoder``; a clip that cannot be read is an item with ``ok`` False (``unreadable="mark"``), never
+    another video's clip."""
     return KeyedClips(ClipDataset(videos, n_frames=n_frames, interval=interval, size=size, random_start=False,
-                                  clips_per_video=clips_per_video, cache_dir=cache_dir))
+                                  clips_per_video=clips_per_video, cache_dir=cache_dir, decoder=decoder,
+                                  unreadable=unreadable))

@@ -20,11 +20,11 @@ from vfp.fileio import atomic_write_text, warn
 GREY = np.array([0.299, 0.587, 0.114])
 
 
-def video_motion(path: Path, n_frames: int, *, pairs: int, size: int) -> float:
+def video_motion(path: Path, n_frames: int, *, pairs: int, size: int, decoder: str = "auto") -> float:
     """Mean RMS grey-level difference between consecutive frames of one video."""
     starts = np.unique(np.linspace(0, n_frames - 2, num=min(pairs, n_frames - 1)).round().astype(int))
     indices = np.unique(np.concatenate([starts, starts + 1]))
-    frames = read_frames(path, indices, (size, size)).astype(np.float64) @ GREY
+    frames = read_frames(path, indices, (size, size), decoder).astype(np.float64) @ GREY
     position = {int(i): k for k, i in enumerate(indices)}
     diffs = [frames[position[s + 1]] - frames[position[s]] for s in starts]
     return float(np.mean([np.sqrt(np.mean(d * d)) for d in diffs]))
@@ -41,17 +41,18 @@ def select_classes(class_scores: dict[str, float], mode: str, threshold: float) 
     return kept, dropped
 
 
-def motion_filter(root: Path, out_path: Path, *, size: int, frames: int, mode: str, threshold: float) -> dict:
-    """Score every video under ``root``, write ``out_path`` (JSON) and return its content."""
+def motion_filter(root: Path, out_path: Path, *, size: int, frames: int, mode: str, threshold: float,
+                  decoder: str = "auto") -> dict:
+    """Score every video under ``root`` (read by ``decoder``), write ``out_path`` (JSON) and return its content."""
     videos: dict[str, dict] = {}
     skipped: list[dict] = []
     for path in list_videos(root, skipped):  # dangling links and unlistable names: warned, counted
         rel = path.relative_to(root).as_posix()
         try:
-            n = probe(path)
+            n = probe(path, decoder)
             if n < 2:
                 raise VideoReadError("fewer than 2 frames")
-            videos[rel] = {"n_frames": n, "score": round(video_motion(path, n, pairs=frames, size=size), 4)}
+            videos[rel] = {"n_frames": n, "score": round(video_motion(path, n, pairs=frames, size=size, decoder=decoder), 4)}
         except VideoReadError as err:
             warn(f"skipping {path}: {err}")
             skipped.append({"file": rel, "reason": str(err)})

@@ -56,7 +56,7 @@ def video_info(path: Path) -> VideoInfo:
         container.close()
 
 
-def iter_frames(path: Path, size: tuple[int, int] | None = None, decoder: str | None = None,
+def iter_frames(path: Path, size: tuple[int, int] | None = None, decoder: str = "auto",
                 chunk: int = 32) -> Iterator[np.ndarray]:
     """Every frame of ``path`` in order, uint8 ``[H, W, 3]`` at ``size`` (None: the video's own)."""
     if decoder_name(decoder) == "decord":

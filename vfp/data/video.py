@@ -3,7 +3,9 @@
 ``data.decoder`` picks the backend: ``decord`` (:mod:`vfp.data.decode_decord`), ``pyav``
 (:mod:`vfp.data.decode_pyav`), or ``auto`` = decord where it can be imported, else PyAV (decord has
 wheels for x86-64 Linux, Windows and Intel macOS only); with ``auto``, a file decord cannot read is
-read by PyAV (the same file always by the same backend, so counts and pixels stay consistent). Both give the same frame count and indices
+read by PyAV (the same file always by the same backend, so counts and pixels stay consistent). The choice
+is an argument of every function that decodes (no process-wide setting): the stages pass
+``cfg.data.decoder``, ``vfp predict`` its ``--decoder``. Both give the same frame count and indices
 and pixels within a few grey levels (bilinear scaling in both; see tests/data/test_decoders.py).
 :func:`probe` counts the frames that really decode (containers can claim more) and callers clamp
 to it; readers are opened per call, so DataLoader workers never share one.
@@ -22,11 +24,10 @@ from vfp.data.videofile import VideoReadError, check_file, short_reason
 from vfp.fileio import warn
 
 __all__ = ["DECODERS", "VIDEO_EXTENSIONS", "VideoEntry", "VideoReadError", "check_file", "decoder_choice",
-           "decoder_name", "list_videos", "name_problem", "probe", "read_all", "read_frames", "set_decoder", "short_reason"]
+           "decoder_name", "list_videos", "name_problem", "probe", "read_all", "read_frames", "short_reason"]
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm")
 DECODERS = ("auto", "decord", "pyav")
-_ENV = "VFP_DECODER"  # carries the choice into worker processes started by spawn / forkserver
 
 
 @dataclass(frozen=True)
@@ -41,23 +42,15 @@ class VideoEntry:
         return self.path.stem
 
 
-def set_decoder(name: str) -> None:
-    """Use ``name`` (auto | decord | pyav) in this process and in the worker processes it starts."""
+def decoder_choice(name: str) -> str:
+    """``name`` checked (auto | decord | pyav; ``auto`` not resolved: keeps the fallback)."""
     if name not in DECODERS:
         raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {name!r}")
-    os.environ[_ENV] = name
-
-
-def decoder_choice(name: str | None = None) -> str:
-    """``name``, else the one set by :func:`set_decoder`, else ``auto`` (not resolved: keeps the fallback)."""
-    name = name or os.environ.get(_ENV) or "auto"
-    if name not in DECODERS:
-        raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {name!r} (from ${_ENV}?)")
     return name
 
 
-def decoder_name(name: str | None = None) -> str:
-    """The backend that reads first: ``name``, else the one set by :func:`set_decoder`; ``auto`` resolved."""
+def decoder_name(name: str) -> str:
+    """The backend that reads first for the choice ``name``: ``auto`` resolved."""
     name = decoder_choice(name)
     if name == "auto":
         return "decord" if decord_importable() else "pyav"
@@ -76,13 +69,13 @@ def decord_importable() -> bool:
     return True
 
 
-def _backends(name: str | None) -> tuple:
+def _backends(name: str) -> tuple:
     """The backends to try in order: ``auto`` with decord installed tries PyAV after it."""
     first = decode_decord if decoder_name(name) == "decord" else decode_pyav
     return (first, decode_pyav) if first is decode_decord and decoder_choice(name) == "auto" else (first,)
 
 
-def _first_that_reads(name: str | None, call):
+def _first_that_reads(name: str, call):
     """``call(backend)`` with the first backend that reads the file; the first backend's error otherwise."""
     error = None
     for backend in _backends(name):
@@ -93,7 +86,7 @@ def _first_that_reads(name: str | None, call):
     raise error
 
 
-def probe(path: Path, decoder: str | None = None) -> int:
+def probe(path: Path, decoder: str = "auto") -> int:
     """Number of frames that really decode (clamps the container's count). Raises VideoReadError."""
     return _first_that_reads(decoder, lambda backend: backend.count(Path(path)))
 
@@ -112,7 +105,7 @@ def frame_size(path: Path) -> tuple[int, int]:
 
 
 def read_frames(path: Path, indices: list[int] | np.ndarray, size: tuple[int, int] | None,
-                decoder: str | None = None) -> np.ndarray:
+                decoder: str = "auto") -> np.ndarray:
     """Decode ``indices`` (sorted, all < the probed count) at ``size`` (H, W; None: the video's own size):
     uint8 [T, H, W, 3]."""
     indices, size = list(map(int, indices)), (tuple(size) if size else None)
@@ -120,7 +113,7 @@ def read_frames(path: Path, indices: list[int] | np.ndarray, size: tuple[int, in
 
 
 def read_all(path: Path, size: tuple[int, int] | None, n_frames: int | None = None,
-             decoder: str | None = None) -> np.ndarray:
+             decoder: str = "auto") -> np.ndarray:
     """Decode every frame (or the first ``n_frames``) at ``size`` (None: native): uint8 [N, H, W, 3]."""
     if n_frames is None:
         n_frames = probe(path, decoder)

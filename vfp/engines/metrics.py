@@ -31,7 +31,9 @@ class PredictorMetrics(Metric):
     def __init__(self, predictor: str):
         self.predictor = predictor
         # a 1-tuple: Ignite would read a mapping as named inputs (y_pred, y)
-        super().__init__(output_transform=lambda out: (out[predictor],), metrics_result_mode="named")
+        # a step may output None (a batch with no readable clip): nothing to add
+        super().__init__(output_transform=lambda out: (out[predictor] if out is not None else {},),
+                         metrics_result_mode="named")
 
     @reinit__is_reduced
     def reset(self) -> None:
@@ -46,10 +48,7 @@ class PredictorMetrics(Metric):
         return self._acc.apply(idist.all_reduce) if idist.get_world_size() > 1 else self._acc
 
     def compute(self) -> dict[str, list[float]]:
-        steps = self.accumulator().per_step()
-        if not steps:
-            raise RuntimeError(f"{type(self).__name__}({self.predictor}) needs at least one batch")
-        return steps
+        return self.accumulator().per_step()  # {} when no clip was scored
 
 
 class LargestDiff(Metric):

@@ -55,6 +55,8 @@ class GifClips:
         self.clips = []
 
     def __call__(self, engine: Engine) -> None:
+        if engine.state.output is None:  # a batch none of whose clips could be read
+            return
         videos, numbers, context, pred, target = engine.state.output["clips"]
         for i in range(context.shape[0]):
             wanted = self.videos is None or str(videos[i]) in self.videos
@@ -66,6 +68,16 @@ class GifClips:
             self.clips.sort(key=lambda clip: self.videos.index(clip[0]))
 
 
+def readable_rows(batch: Mapping[str, Any]) -> tuple[Mapping[str, Any], int]:
+    """``batch`` without its clips that could not be read (``ok`` False), and how many those were."""
+    ok = batch.get("ok")
+    if ok is None or bool(ok.all()):
+        return batch, 0
+    rows = ok.nonzero().flatten().tolist()
+    kept = {k: v[ok] if torch.is_tensor(v) else [v[i] for i in rows] for k, v in batch.items()}
+    return kept, len(ok) - len(rows)
+
+
 def create_test_evaluator(model: nn.Module, *, n_ctx: int, horizon: int, device: torch.device,
                           baselines: BaselineSource) -> Engine:
     """Ignite Engine whose step runs the model on one batch and scores it beside the baselines.
@@ -73,7 +85,8 @@ def create_test_evaluator(model: nn.Module, *, n_ctx: int, horizon: int, device:
     Batches are dicts with ``frames [B, n_ctx + horizon, C, H, W]``, ``video`` names, ``key``s and ``clip``
     numbers (:class:`vfp.data.loaders.KeyedClips`); the model gets the last ``model.n_input`` of the
     ``n_ctx`` context frames. ``state.metrics[<predictor>]`` after a run: ``{metric: [per step]}`` for the
-    model and each baseline (:data:`vfp.keys.PREDICTORS`).
+    model and each baseline (:data:`vfp.keys.PREDICTORS`). Clips that could not be read (``ok`` False) are
+    left out and counted: ``state.scored`` and ``state.unreadable`` after a run.
     """
     n_input = int(model.n_input)
     if n_input > n_ctx:
@@ -81,7 +94,12 @@ def create_test_evaluator(model: nn.Module, *, n_ctx: int, horizon: int, device:
     luma = baselines.ev.ssim == "luma"
 
     @torch.no_grad()
-    def step(engine: Engine, batch: Mapping[str, Any]) -> dict[str, Any]:
+    def step(engine: Engine, batch: Mapping[str, Any]) -> dict[str, Any] | None:
+        batch, unreadable = readable_rows(batch)
+        engine.state.unreadable += unreadable
+        engine.state.scored += int(batch["frames"].shape[0])
+        if batch["frames"].shape[0] == 0:
+            return None
         frames = batch["frames"].to(device, non_blocking=device.type == "cuda").float()
         context, target = frames[:, :n_ctx], frames[:, n_ctx:n_ctx + horizon]
         rec = baselines(context, target, list(batch.get("key", [])))
@@ -96,5 +114,10 @@ def create_test_evaluator(model: nn.Module, *, n_ctx: int, horizon: int, device:
                 **{name: rec["stats"][name] for name in keys.BASELINES}, "clips": clips}
 
     engine = Engine(step)
+    engine.add_event_handler(Events.STARTED, _reset_counts)
     attach_test_metrics(engine)
     return engine
+
+
+def _reset_counts(engine: Engine) -> None:
+    engine.state.scored, engine.state.unreadable = 0, 0
