@@ -12,7 +12,8 @@ from vfp.baselines import predictors
 from vfp.frames import to_model
 from vfp.gif import CONTEXT_COLOUR, EXPECTED_COLOUR, GENERATED_COLOUR, write_gif_pair
 from vfp.metrics import MetricAccumulator, per_step_metrics
-from vfp.report import loss_figure, write_report
+from vfp.report import write_report
+from vfp.report_plots import loss_figure
 from vfp.results import flat_metrics
 
 

@@ -26,12 +26,11 @@ from pathlib import Path
 from typing import Mapping, Sequence
 from urllib.parse import quote
 
-from matplotlib.figure import Figure
-
 from vfp import keys
-from vfp.fileio import atomic_copy, atomic_open, atomic_write_text
+from vfp.fileio import atomic_copy, atomic_write_text
 from vfp.gif import CONTEXT_COLOUR, EXPECTED_COLOUR, GENERATED_COLOUR
 from vfp.keys import LABELS
+from vfp.report_plots import is_num, plot_losses, plot_metric
 from vfp.results import flat_metrics
 from vfp.runs import gif_stem
 
@@ -49,8 +48,6 @@ TABLE_METRICS: tuple[tuple[str, str], ...] = (
     ("psnr_moving_frame", "PSNR moving pixels, mean per frame (dB)"),
 )
 
-LEGEND_ROWS = 14  # legend entries per column beside the training-loss plot
-_LINE_STYLES = ("-", "--", ":", "-.")
 
 _CSS = """
 body { font-family: sans-serif; margin: 1.5em; color: #222; background: #fff; }
@@ -94,79 +91,6 @@ def _fmt(v: float | None) -> str:
 def _src(rel: str) -> str:
     """Relative POSIX path -> escaped attribute value."""
     return _e(quote(rel, safe="/"))
-
-
-def _save_fig(fig: Figure, path: Path) -> None:
-    with atomic_open(path) as handle:
-        fig.savefig(handle, format="png", dpi=100, metadata={"Software": None})
-
-
-def _plot_metric(label: str, series: Mapping[str, Sequence[float]], path: Path) -> None:
-    """One line per series (model first, then the baselines) against the horizon step."""
-    fig = Figure(figsize=(5.6, 3.6))
-    ax = fig.add_subplot(1, 1, 1)
-    steps: list[int] = []
-    for i, (name, values) in enumerate(series.items()):
-        steps = list(range(1, len(values) + 1))
-        ax.plot(steps, [float("nan") if v is None else v for v in values], "o-" if i == 0 else "s--", label=name)
-    ax.set_xlabel("horizon step")
-    ax.set_ylabel(label)
-    ax.set_title(f"{label} vs horizon step")
-    ax.set_xticks(steps)
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    _save_fig(fig, path)
-
-
-def _is_num(v: object) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
-
-
-def _plot_losses(history: Sequence[Mapping], path: Path) -> list[str]:
-    """Plot every numeric column other than epoch/iteration to ``path``; returns the series names."""
-    fig, names = loss_figure(history)
-    if fig is not None:
-        _save_fig(fig, path)
-    return names
-
-
-def loss_figure(history: Sequence[Mapping]) -> tuple[Figure | None, list[str]]:
-    """The training-loss figure (one line per numeric column, the legend beside the axes) and its series."""
-    names: list[str] = []
-    for row in history:
-        for k, v in row.items():
-            if k not in ("epoch", "iteration", "step") and _is_num(v) and k not in names:
-                names.append(k)
-    if not names:
-        return None, []
-    ncol = math.ceil(len(names) / LEGEND_ROWS)
-    fig = Figure(figsize=(7.0 + 1.8 * ncol, 3.8), layout="constrained")
-    ax = fig.add_subplot(1, 1, 1)
-    xkey = next((k for k in ("iteration", "epoch") if any(k in r for r in history)), None)
-    all_pos = True
-    for name in names:
-        xs, ys = [], []
-        for i, row in enumerate(history):
-            v = row.get(name)
-            if not _is_num(v):
-                continue
-            x = row.get(xkey, i) if xkey else i
-            xs.append(x if _is_num(x) else i)
-            ys.append(float(v))
-            all_pos = all_pos and float(v) > 0
-        ax.plot(xs, ys, marker="." if len(xs) < 50 else None, label=name,
-                linestyle=_LINE_STYLES[names.index(name) // 10 % len(_LINE_STYLES)])  # 10 colours, then a new style
-    if all_pos:
-        ys_all = [float(r[n]) for r in history for n in names if _is_num(r.get(n))]
-        if ys_all and max(ys_all) / min(ys_all) > 100:
-            ax.set_yscale("log")
-    ax.set_xlabel(xkey or "record")
-    ax.set_ylabel("loss")
-    ax.set_title("Training losses")
-    ax.grid(True, alpha=0.3)
-    fig.legend(loc="outside right upper", ncols=ncol, fontsize="small", frameon=False)  # beside, never over, the curves
-    return fig, names
 
 
 def _place_gif(src: Path, out_dir: Path, used: dict[str, Path]) -> str:
@@ -230,7 +154,7 @@ def _plots(out_dir: Path, model: str, steps: Mapping[str, Mapping[str, Sequence[
         if key in steps.get(keys.MODEL, {}) and all(key in steps[b] for b in bases):
             fname = f"{key}_vs_step.png"
             series = {model: steps[keys.MODEL][key], **{LABELS.get(b, b): steps[b][key] for b in bases}}
-            _plot_metric(label, series, out_dir / fname)
+            plot_metric(label, series, out_dir / fname)
             imgs.append(f'<img src="{_src(fname)}" alt="{_e(label)} vs horizon step">')
     if imgs:
         return ['<div class="plots">' + "".join(imgs) + "</div>"]
@@ -240,7 +164,7 @@ def _plots(out_dir: Path, model: str, steps: Mapping[str, Mapping[str, Sequence[
 def _losses(out_dir: Path, loss_history: Sequence[Mapping] | None) -> list[str]:
     if not loss_history:
         return ['<p class="note">No training loss history available (e.g. a baseline without training).</p>']
-    names = _plot_losses(loss_history, out_dir / "loss.png")
+    names = plot_losses(loss_history, out_dir / "loss.png")
     if names:
         return [f'<div class="plots"><img src="loss.png" alt="training losses: {_e(", ".join(names))}"></div>']
     return ['<p class="note">The loss history has no numeric loss column.</p>']
@@ -298,7 +222,7 @@ def _flat_table(values: Mapping[str, object]) -> list[str]:
     out = ["<h2>All metrics</h2>", '<details><summary>Flat metric keys</summary><table id="flat-table"><tbody>']
     for k in sorted(values):
         v = values[k]
-        shown = _fmt(v) if v is None or _is_num(v) or isinstance(v, float) else _e(v)
+        shown = _fmt(v) if v is None or is_num(v) or isinstance(v, float) else _e(v)
         out.append(f'<tr><td class="name">{_e(k)}</td><td>{shown}</td></tr>')
     out.append("</tbody></table></details>")
     return out
