@@ -9,6 +9,8 @@ For every clip (2 context frames + 4 targets, every ``--interval``-th frame) it 
         --list ../shared/fixtures/ucf101-mini/ucfTrainTestlist/testlist01.txt
     python benchmarks/flow_methods.py --name real --clips 8 --presets ultrafast fast medium \
         --videos ../shared/fixtures/real ../shared/fixtures/real-more
+    python benchmarks/flow_methods.py --name real_blend --clips 8 --sizes 64,64 --presets medium \
+        --blend 0.6 0.7 0.8 0.9 --videos ../shared/fixtures/real ../shared/fixtures/real-more
 """
 from __future__ import annotations
 
@@ -48,16 +50,20 @@ def clip_starts(n_frames: int, span: int, clips: int) -> list[int]:
     return sorted({round(last * (i + 0.5) / clips) for i in range(clips)})
 
 
-def predictors(presets: list[str]) -> dict:
-    preds = {"copy_last": lambda ctx: ctx[:, -1:].expand(-1, HORIZON, -1, -1, -1),
-             "farneback": lambda ctx: fl.extrapolate(ctx, HORIZON, "farneback")}
+def predictors(presets: list[str], blends: list[float] = ()) -> dict:
+    """Copy-last, Farneback, DIS per preset, and ``a * DIS(first preset) + (1 - a) * copy-last`` per blend ``a``."""
+    copy = lambda ctx: ctx[:, -1:].expand(-1, HORIZON, -1, -1, -1)  # noqa: E731
+    preds = {"copy_last": copy, "farneback": lambda ctx: fl.extrapolate(ctx, HORIZON, "farneback")}
     for p in presets:
         preds[f"dis_{p}"] = lambda ctx, p=p: fl.extrapolate(ctx, HORIZON, "dis", p)
+    for a in blends:
+        preds[f"{a:g} dis_{presets[0]} + {1 - a:g} copy_last"] = \
+            lambda ctx, a=a: a * fl.extrapolate(ctx, HORIZON, "dis", presets[0]) + (1 - a) * copy(ctx)
     return preds
 
 
 def measure(videos: list[Path], size: tuple[int, int], args) -> dict:
-    preds = predictors(args.presets)
+    preds = predictors(args.presets, args.blend)
     sq = {k: torch.zeros(HORIZON, dtype=torch.float64) for k in preds}
     secs = dict.fromkeys(preds, 0.0)
     n_clips = 0
@@ -88,6 +94,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--interval", type=int, default=2, help="frame step (data.interval)")
     ap.add_argument("--sizes", nargs="*", default=["64,64", "240,320"], help="H,W frame sizes")
     ap.add_argument("--presets", nargs="*", default=["fast", "medium"], help="DIS presets")
+    ap.add_argument("--blend", nargs="*", type=float, default=[],
+                    help="weights a: also score a * DIS (first preset) + (1 - a) * copy-last (a fixed hedge)")
     args = ap.parse_args(argv)
     videos = videos_of(args)
     if not videos:
