@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import types
 import weakref
 from pathlib import Path
 
@@ -48,6 +49,23 @@ def predict(files, out: Path, *args: str) -> None:
     argv = ["predict", str(files["video"]), str(out), "--checkpoint", str(files["model"]), "--decoder", "pyav",
             "--no-progress", *args]
     assert main(argv) == 0
+
+
+def test_decoder_option_decides_the_backend(files, tmp_path, monkeypatch):
+    """--decoder pyav never touches decord (a stand-in that raises when used); --decoder decord uses it."""
+    stand_in = types.ModuleType("decord")
+
+    def used(name):
+        raise RuntimeError("decord used")
+
+    stand_in.__getattr__ = used
+    monkeypatch.setitem(sys.modules, "decord", stand_in)
+    predict(files, tmp_path / "pyav.mp4", "--steps", "2")
+    assert decoded(tmp_path / "pyav.mp4").shape[0] == 3 + 2
+    argv = ["predict", str(files["video"]), str(tmp_path / "d.mp4"), "--checkpoint", str(files["model"]),
+            "--decoder", "decord", "--no-progress"]
+    with pytest.raises(RuntimeError, match="decord used"):
+        main(argv)
 
 
 def test_mp4_decodes_back_to_the_frame_count_and_size(files, tmp_path, capsys):

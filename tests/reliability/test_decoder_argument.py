@@ -13,12 +13,15 @@ import stat
 import subprocess
 import sys
 import textwrap
+import types
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.dvc_project import project_copy
+from vfp.compare import test_clips as compare_clips
+from vfp.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 STAND_IN = textwrap.dedent('''
@@ -72,6 +75,21 @@ def test_pyav_reaches_spawned_workers_and_decord_is_never_touched(stand_in_decor
     assert out["videos"] > 0 and (out["decoded"], out["failed"]) == (4, 0)
     assert out["clips"] == out["len"] == 8 and out["frames"] == 24
     assert "decord used" not in proc.stderr
+
+
+def test_vfp_compare_reads_its_clips_with_data_decoder(monkeypatch, sample_split, tmp_path, tiny_params):
+    stand_in = types.ModuleType("decord")
+    exec(STAND_IN, stand_in.__dict__)
+    monkeypatch.setitem(sys.modules, "decord", stand_in)  # `import decord` in this process gets the stand-in
+    for name in ("pyav", "decord"):
+        (tmp_path / name).mkdir()
+        cfg = load_config(tiny_params(tmp_path / name, data={"decoder": name, "cache": ""}))
+        if name == "decord":  # the setting is what decides: decord chosen, the stand-in is used
+            with pytest.raises(RuntimeError, match="decord used"):
+                compare_clips(cfg, sample_split, 2, 4, 2)
+        else:
+            clips = compare_clips(cfg, sample_split, 2, 4, 2)
+            assert len(clips) == 2 and clips[0][1].shape[0] == 6
 
 
 def _tiny_pyav(params: dict) -> None:
