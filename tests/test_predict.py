@@ -187,3 +187,21 @@ def test_error_from_the_command_has_no_traceback(files, tmp_path):
                          env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONWARNINGS": "ignore"})
     assert res.returncode == 1 and res.stderr.strip().count("\n") == 0, res.stderr
     assert "not a readable video" in res.stderr and "Traceback" not in res.stderr + res.stdout
+
+
+def test_streaming_reads_with_pyav_unless_decord_is_asked_for(tmp_path, monkeypatch, write_video, moving_frames):
+    """`vfp predict` streams with PyAV for `auto` (decord's chunked reads grew the peak memory with the
+    video's length, benchmarks/predict_memory.py); an explicit `decord` is honoured."""
+    from vfp.data import decode_decord
+    from vfp.data.stream import iter_frames
+
+    path = tmp_path / "v.mp4"
+    write_video(path, moving_frames(12, 32, 48), codec="libx264")
+
+    def decord_used(*args, **kwargs):
+        raise AssertionError("decord used")
+
+    monkeypatch.setattr(decode_decord, "count", decord_used)
+    assert len(list(iter_frames(path, None, "auto"))) == 12
+    with pytest.raises(AssertionError, match="decord used"):
+        list(iter_frames(path, None, "decord"))

@@ -2,8 +2,8 @@
 
 :func:`video_info` reads the container's header (size, frame rate, claimed frame count) with PyAV;
 :func:`iter_frames` yields uint8 ``[H, W, 3]`` frames in order, decoded ``chunk`` at a time by decord
-(``decoder: decord``) or one at a time by PyAV (``pyav``); ``auto`` resolves as in
-:mod:`vfp.data.video`. ``size`` (H, W) scales every frame (bilinear, as the training data is read);
+(``decoder: decord``) or one at a time by PyAV (``pyav``, and ``auto``: see :func:`iter_frames`).
+``size`` (H, W) scales every frame (bilinear, as the training data is read);
 ``None`` keeps the video's own size. Errors are :class:`~vfp.data.video.VideoReadError`.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from vfp.data import decode_decord, decode_pyav
-from vfp.data.video import VideoReadError, check_file, decoder_choice, decoder_name, short_reason
+from vfp.data.video import VideoReadError, check_file, decoder_choice, short_reason
 
 __all__ = ["VideoInfo", "video_info", "iter_frames"]
 
@@ -58,14 +58,13 @@ def video_info(path: Path) -> VideoInfo:
 
 def iter_frames(path: Path, size: tuple[int, int] | None = None, decoder: str = "auto",
                 chunk: int = 32) -> Iterator[np.ndarray]:
-    """Every frame of ``path`` in order, uint8 ``[H, W, 3]`` at ``size`` (None: the video's own)."""
-    if decoder_name(decoder) == "decord":
-        try:
-            n = decode_decord.count(Path(path))  # decord's own length can overshoot; reading past it can hang
-        except VideoReadError:
-            if decoder_choice(decoder) != "auto":
-                raise
-            return _iter_pyav(Path(path), size)  # auto: a file decord cannot read is read by PyAV
+    """Every frame of ``path`` in order, uint8 ``[H, W, 3]`` at ``size`` (None: the video's own).
+
+    ``auto`` streams with PyAV: read in order, PyAV's peak memory stays flat in the video's length, while
+    decord's chunked reads beside the model grew it by 35% from 100 to 1,000 frames
+    (benchmarks/predict_memory.py). ``decord`` asked for explicitly is used."""
+    if decoder_choice(decoder) == "decord":
+        n = decode_decord.count(Path(path))  # decord's own length can overshoot; reading past it can hang
         return _iter_decord(Path(path), size, chunk, n)
     return _iter_pyav(Path(path), size)
 
