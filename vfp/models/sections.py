@@ -73,7 +73,9 @@ class SupervisedSection(Section):
 @dataclass(frozen=True)
 class GanLoss(Params):
     lam_lp: float = bounded(1.0, ge=0)
-    lam_gdl: float = bounded(1.0, ge=0)
+    # 1.0 held the generator at its start: GDL's sign-like gradient outweighs L2's near a sharp copy of the
+    # last frame (docs/models.md, measured on real footage); 0.1 lets it learn
+    lam_gdl: float = bounded(0.1, ge=0)
     # 0: no discriminator at all (multi-scale Lp + GDL only). Lp and GDL are per-pixel means here; the usual
     # 0.05 (dyelax's TF reimplementation of Mathieu et al.) weighed Lp and GDL summed over pixels; 0.05 against
     # means made adv larger than Lp (measured: -0.28 dB val gain on real footage at the first adversarial
