@@ -12,6 +12,7 @@ import pytest
 from test_damaged_checkpoint import CFG, Squares, _train  # noqa: E402 (tests/reliability on sys.path)
 from test_interrupts import CtrlC  # noqa: E402
 
+from vfp.models import registry
 from vfp.models.params import parse_model_config
 from vfp.training import train
 
@@ -26,6 +27,7 @@ def _readme_plugin() -> str:
 
 @pytest.fixture
 def plugin(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "REGISTRY", dict(registry.REGISTRY))  # the plugin's model stays in this test
     name = f"tiny_{tmp_path.name[-8:]}".replace("-", "_")
     (tmp_path / f"{name}.py").write_text(_readme_plugin())
     monkeypatch.syspath_prepend(str(tmp_path))
