@@ -89,7 +89,7 @@ def _tiny(params: dict) -> None:
     # One epoch leaves each model at its untrained start (its base): on the same base both experiments would
     # predict the same frames and `dvc metrics diff` would list no test metric. The baseline on copy_last,
     # the experiment (warp) on its default flow base: their test metrics differ whatever the training did.
-    params["multiscale_gan"]["base"] = "copy_last"
+    params[params["model"]]["base"] = "copy_last"  # the default model
     params["train"].update(epochs=1, clips_per_epoch=64, snapshot_every=1, snapshot_videos=1, num_workers=0)
     params["evaluate"].update(gifs=1)
     params["compare"] = {"clips": 1, "scale": 1}
