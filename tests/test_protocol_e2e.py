@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 def _tiny_autoencoder(params: dict) -> None:
     params["model"] = "autoencoder"  # a small, fast model: the protocol is what is tested here
     params["autoencoder"]["net"].update(features=[8, 16, 32])
-    params["train"].update(epochs=1, snapshot_every=1)
+    params["train"].update(epochs=1, clips_per_epoch=512, snapshot_every=1)
 
 
 def test_mathieu_protocol_on_the_sample(tmp_path):

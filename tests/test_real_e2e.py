@@ -1,7 +1,6 @@
 """Slow: the default model, trained by `dvc repro` on a copy of the developers' real footage
 (../shared/fixtures/real, a flat folder of long videos -> temporal split), beats copy-last at t+1 on
-its test segments. The default schedule (8 epochs x 32 iterations) is short already: its training took ~280
-CPU-seconds for multiscale_gan in a measured run (+1.52 dB at t+1 there); skipped where the footage is absent."""
+its test segments, with exactly the default params; skipped where the footage is absent."""
 from __future__ import annotations
 
 import json
@@ -39,7 +38,7 @@ def project(tmp_path_factory) -> Path:
 
 
 def test_default_model_beats_copy_last_on_real_footage_it_did_not_train_on(project):
-    # the whole pipeline on the real set trains the GAN for ~280 CPU-seconds; the limit leaves room for a busy machine
+    # the limit leaves room for a busy machine
     dvc("repro", cwd=project, timeout=2700)
     split = (project / "data" / "split" / "train.txt").read_text().splitlines()
     assert split and all(len(line.split("\t")) == 4 for line in split)  # temporal segments, not whole videos

@@ -26,7 +26,7 @@ def _chromium() -> str | None:
 
 def _tiny_autoencoder_project(params: dict) -> None:
     params["model"] = "autoencoder"
-    params["train"].update(epochs=1, clips_per_video=2, snapshot_every=1, num_workers=0)
+    params["train"].update(epochs=1, clips_per_video=2, clips_per_epoch=512, snapshot_every=1, num_workers=0)
     params["compare"] = {"clips": 2, "scale": 1}
 
 
