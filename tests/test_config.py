@@ -133,7 +133,7 @@ def test_a_plugin_module_registers_a_model(tmp_path, monkeypatch):
     (dict(_with(), colour={"red": 1}), "colour", "nor a registered model (autoencoder, copy_last, multiscale_gan"),
     (_with(seq2seq__lr=-1.0), "seq2seq.lr", ">= 0"),
     (_with(multiscale_gan__loss={"lam_adv": -1}), "multiscale_gan.loss.lam_adv", ">= 0"),
-    (_with(multiscale_gan__discriminator={"fc": [[8, 2]] * 4}), "multiscale_gan.discriminator", "end with 1"),
+    (_with(model="multiscale_gan", multiscale_gan__discriminator={"fc": [[8, 2]] * 4}), "multiscale_gan.discriminator", "end with 1"),
     (_with(model="multiscale_gan", data__size=[64, 48]), "train.crop", "square frames"),
     (_with(seq2seq__net__bogus=3), "seq2seq.net.bogus", "unknown key"),
     (_with(data__interval="2"), "data.interval", "integer"),
@@ -149,7 +149,7 @@ def test_a_plugin_module_registers_a_model(tmp_path, monkeypatch):
     (_with(model="seq2seq", data__size=[66, 64]), "data.size", "stride 4"),
     (_with(data__size=[72, 64]), "data.size", "stride 16"),
     (_with(model="unet"), "model", "autoencoder, copy_last, multiscale_gan, seq2seq"),
-    (_with(multiscale_gan__net__scales=[16, 4, 32, 64]), "multiscale_gan.net", "increasing"),
+    (_with(model="multiscale_gan", multiscale_gan__net__scales=[16, 4, 32, 64]), "multiscale_gan.net", "increasing"),
     (_with(train__crop=128), "train.crop", "<="),
 ])
 def test_bad_values_are_one_line_errors_naming_the_key(raw, key, words):
