@@ -1,7 +1,7 @@
 """multiscale_gan's generator alone (lam_adv 0): validation gain over its base (copy-last, or flow with
 ``base=flow``) after N iterations for a given Lp exponent and GDL weight, and, before the first update, the
 norms of the Lp and GDL gradients (summed over the scales) with respect to the generator's weights and their
-cosine on one batch of 64 training clips. Run in a project whose data stages ran (data/split, data/cache at 64x64):
+cosine on a batch of 64 training clips, and the cosine of the Lp gradients of two such batches. Run in a project whose data stages ran (data/split, data/cache at 64x64):
 
     python benchmarks/gan_gdl.py p=2 gdl=1.0 iters=50 every=50 [lr=1e-3] [base=copy_last]
 
@@ -30,20 +30,26 @@ def _sq_err(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (to_pixels(a) - to_pixels(b)).pow(2).mean()
 
 
-def gradient_report(model: torch.nn.Module, clips: torch.Tensor, p: int) -> str:
-    """``|grad Lp|``, ``|grad GDL|`` (generator weights, losses summed over scales) and their cosine."""
+def gradient_report(model: torch.nn.Module, batches: list[torch.Tensor], p: int) -> str:
+    """On the first batch: ``|grad Lp|``, ``|grad GDL|`` (generator weights, losses summed over scales) and
+    their cosine; and the cosine of the Lp gradients of the first two batches (how consistent L2's pull is)."""
     params = [w for w in model.parameters() if w.requires_grad]
-    preds = model.predict_scales(clips[:, :4])
-    targets = resize_to_scales(clips[:, 4], [pr.shape[-2:] for pr in preds])
 
-    def flat_grad(loss: torch.Tensor) -> torch.Tensor:
-        grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+    def flat_grad(clips: torch.Tensor, loss_fn) -> torch.Tensor:
+        preds = model.predict_scales(clips[:, :4])
+        targets = resize_to_scales(clips[:, 4], [pr.shape[-2:] for pr in preds])
+        loss = sum(loss_fn(pr, t) for pr, t in zip(preds, targets))
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
         return torch.cat([(g if g is not None else torch.zeros_like(w)).flatten() for g, w in zip(grads, params)])
 
-    g_lp = flat_grad(sum(lp_loss(pr, t, p) for pr, t in zip(preds, targets)))
-    g_gdl = flat_grad(sum(gdl_loss(pr, t, 1.0) for pr, t in zip(preds, targets)))
-    cos = torch.nn.functional.cosine_similarity(g_lp, g_gdl, dim=0).item()
-    return f"start: |grad Lp| {g_lp.norm():.3g}, |grad GDL| {g_gdl.norm():.3g} ({g_gdl.norm() / g_lp.norm():.1f}x), cos {cos:+.3f}"
+    def cos(a: torch.Tensor, b: torch.Tensor) -> float:
+        return torch.nn.functional.cosine_similarity(a, b, dim=0).item()
+
+    g_lp = flat_grad(batches[0], lambda pr, t: lp_loss(pr, t, p))
+    g_gdl = flat_grad(batches[0], lambda pr, t: gdl_loss(pr, t, 1.0))
+    g_lp2 = flat_grad(batches[1], lambda pr, t: lp_loss(pr, t, p))
+    return (f"start: |grad Lp| {g_lp.norm():.3g}, |grad GDL| {g_gdl.norm():.3g} ({g_gdl.norm() / g_lp.norm():.1f}x), "
+            f"cos(Lp, GDL) {cos(g_lp, g_gdl):+.3f}, cos(Lp batch 1, Lp batch 2) {cos(g_lp, g_lp2):+.3f}")
 
 
 def main(args: dict[str, str]) -> None:
@@ -60,8 +66,9 @@ def main(args: dict[str, str]) -> None:
     model = build_predictor("multiscale_gan", net, args.get("base", "copy_last"), {"method": "dis"})
     base_name = args.get("base", "copy_last")
     base = clips[:, 3] if base_name == "copy_last" else extrapolate(clips[:, :4], 1, "dis", "medium")[:, 0]
-    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(1))[:64].tolist()
-    print(gradient_report(model, torch.stack([train[i]["frames"] for i in pick]).float(), int(args.get("p", 2))))
+    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(1))[:128].tolist()
+    first = [torch.stack([train[i]["frames"] for i in part]).float() for part in (pick[:64], pick[64:])]
+    print(gradient_report(model, first, int(args.get("p", 2))))
     opt = torch.optim.Adam(model.parameters(), lr=float(args.get("lr", 1e-3)))
     loss = GanLoss(lam_adv=0.0, p=int(args.get("p", 2)), lam_gdl=float(args.get("gdl", 1.0)))
     trainer, _ = create_gan_trainer(model, None, opt, None, loss, GanSchedule(), grad_clip=1.0)
