@@ -45,6 +45,12 @@ def batched(fn, context: torch.Tensor, horizon: int, flip: bool) -> torch.Tensor
     return torch.cat(out)
 
 
+def error_share(pred: torch.Tensor, true: torch.Tensor) -> list[float]:
+    """Share of the pooled squared error held by the worst 1, 2, ... clips (``[N, C, h, w]`` each)."""
+    per_clip = (pred.float() - true.float()).pow(2).mean(dim=(1, 2, 3)).sort(descending=True).values
+    return (per_clip.cumsum(0) / per_clip.sum()).tolist()
+
+
 def weight_files(run: Path) -> list[Path]:
     files = sorted(run.glob("checkpoint_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
     return [*files, *sorted(run.glob("best_model_*.pt"))]
@@ -69,6 +75,7 @@ def main() -> int:
     items = [data[i] for i in range(len(data))]
     clips = torch.stack([it["frames"] for it in items if it.get("ok", True)]).float()  # model space [-1, 1]
     context, truth = clips[:, :model.n_input], clips[:, model.n_input:]
+    share = error_share(predictors(cfg.flow.method, cfg.flow.preset)["flow"](context, 1)[:, 0], truth[:, 0])
     flips = (False, True) if args.flip else (False,)
     scores = {f"{b}{'_flip' if f else ''}": psnr_per_step(batched(fn, context, args.horizon, f), truth)
               for b, fn in predictors(cfg.flow.method, cfg.flow.preset).items() for f in flips}
@@ -81,10 +88,12 @@ def main() -> int:
             scores[key] = psnr_per_step(batched(model, context, args.horizon, f), truth)
             gains = [round(m - b, 3) for m, b in zip(scores[key], scores["flow"])]
             print(f"{key:>40}: PSNR t+1 {scores[key][0]:.2f}, gain over flow {gains}", flush=True)
-    print(f"flow: {scores['flow']}, copy-last: {scores['copy_last']}, {len(clips)} clips of {args.split}")
+    print(f"flow: {scores['flow']}, copy-last: {scores['copy_last']}, {len(clips)} clips of {args.split}; "
+          f"share of flow's pooled t+1 error in its worst 2 / 10 clips: {share[1]:.2f} / {share[9]:.2f}")
     out = write_results(f"checkpoints_{args.run.name}_{args.split}", args.out,
                         {"model": name, "run": str(args.run), "split": args.split, "clips": len(clips),
-                         "clips_per_video": args.clips_per_video, "psnr": scores}, script="checkpoints")
+                         "clips_per_video": args.clips_per_video, "psnr": scores,
+                         "flow_error_share_worst_clips": [round(v, 4) for v in share[:20]]}, script="checkpoints")
     print(f"wrote {out}")
     return 0
 
