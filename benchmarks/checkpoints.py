@@ -63,10 +63,11 @@ def main() -> int:
     parser.add_argument("--clips-per-video", type=int, default=1)
     parser.add_argument("--horizon", type=int, default=4)
     parser.add_argument("--flip", action="store_true", help="also score the flip self-ensemble")
+    parser.add_argument("--params", default="params.yaml", help="the run's params (default: %(default)s)")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
     torch.set_grad_enabled(False)
-    cfg = load_model_config("params.yaml")
+    cfg = load_model_config(args.params)
     name, model = load_trained(args.run / "model.pt")
     data = test_dataset(read_split(Path("data/split"), args.split), n_frames=model.n_input + args.horizon,
                         interval=cfg.data.interval, size=decode_size(cfg.data.size),
