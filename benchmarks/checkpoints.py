@@ -76,10 +76,11 @@ def main() -> int:
     items = [data[i] for i in range(len(data))]
     clips = torch.stack([it["frames"] for it in items if it.get("ok", True)]).float()  # model space [-1, 1]
     context, truth = clips[:, :model.n_input], clips[:, model.n_input:]
-    share = error_share(predictors(cfg.flow.method, cfg.flow.preset)["flow"](context, 1)[:, 0], truth[:, 0])
     flips = (False, True) if args.flip else (False,)
-    scores = {f"{b}{'_flip' if f else ''}": psnr_per_step(batched(fn, context, args.horizon, f), truth)
-              for b, fn in predictors(cfg.flow.method, cfg.flow.preset).items() for f in flips}
+    baselines = {f"{b}{'_flip' if f else ''}": batched(fn, context, args.horizon, f)
+                 for b, fn in predictors(cfg.flow.method, cfg.flow.preset).items() for f in flips}
+    share = error_share(baselines["flow"][:, 0], truth[:, 0])
+    scores = {key: psnr_per_step(pred, truth) for key, pred in baselines.items()}
     for path in [args.run / "model.pt", *weight_files(args.run)]:
         if path.name != "model.pt":
             saved = torch.load(path, map_location="cpu", weights_only=True)
@@ -90,7 +91,8 @@ def main() -> int:
             gains = [round(m - b, 3) for m, b in zip(scores[key], scores["flow"])]
             print(f"{key:>40}: PSNR t+1 {scores[key][0]:.2f}, gain over flow {gains}", flush=True)
     print(f"flow: {scores['flow']}, copy-last: {scores['copy_last']}, {len(clips)} clips of {args.split}; "
-          f"share of flow's pooled t+1 error in its worst 2 / 10 clips: {share[1]:.2f} / {share[9]:.2f}")
+          f"share of flow's pooled t+1 error in its worst 2 / 10 clips: {share[min(1, len(share) - 1)]:.2f} / "
+          f"{share[min(9, len(share) - 1)]:.2f}")
     out = write_results(f"checkpoints_{args.run.name}_{args.split}", args.out,
                         {"model": name, "run": str(args.run), "split": args.split, "clips": len(clips),
                          "clips_per_video": args.clips_per_video, "psnr": scores,

@@ -1,7 +1,8 @@
 """multiscale_gan's generator alone (lam_adv 0): validation gain over its base (copy-last, or flow with
 ``base=flow``) after N iterations for a given Lp exponent and GDL weight, and, before the first update, the
 norms of the Lp and GDL gradients (summed over the scales) with respect to the generator's weights and their
-cosine on a batch of 64 training clips, and the cosine of the Lp gradients of two such batches. Run in a project whose data stages ran (data/split, data/cache at 64x64):
+cosine on a batch of 64 training clips, and the cosine of the Lp gradients of two such batches. Run in a
+project whose data stages ran (data/split, data/cache at 64x64):
 
     python benchmarks/gan_gdl.py p=2 gdl=1.0 iters=50 every=50 [lr=1e-3] [base=copy_last]
 
@@ -63,8 +64,8 @@ def main(args: dict[str, str]) -> None:
     val = ClipDataset(read_split(Path("data/split"), "val"), 5, 2, (64, 64), starts="all", stride=2, max_clips=128,
                       cache_dir=cache)
     clips = torch.stack([val[i]["frames"] for i in range(len(val))]).float()
-    model = build_predictor("multiscale_gan", net, args.get("base", "copy_last"), {"method": "dis"})
     base_name = args.get("base", "copy_last")
+    model = build_predictor("multiscale_gan", net, base_name, {"method": "dis"})
     base = clips[:, 3] if base_name == "copy_last" else extrapolate(clips[:, :4], 1, "dis", "medium")[:, 0]
     pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(1))[:128].tolist()
     first = [torch.stack([train[i]["frames"] for i in part]).float() for part in (pick[:64], pick[64:])]
