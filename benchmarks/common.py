@@ -65,3 +65,17 @@ def save(name: str, payload: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=1) + "\n")
     return path
+
+
+def bench_config(path: str | Path):
+    """The params at ``path`` as the benchmarks time them: with ``data.size: source`` the frames are resized
+    to the ``train.crop`` windows the model trains on (each benchmark prints the size it used)."""
+    from dataclasses import replace
+
+    from vfp.models.params import load_model_config
+
+    cfg = load_model_config(path)
+    if cfg.data.size != "source":
+        return cfg
+    crop = int(cfg.train.crop)
+    return replace(cfg, data=replace(cfg.data, size=(crop, crop)), train=replace(cfg.train, crop=0))

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, machine, sample_videos, save, table, timed
+from common import REPO, bench_config, machine, sample_videos, save, table, timed
 
 FILL_TASKS = ("ref: decord sequential", "ref: PyAV sequential", "fill: default (auto)", "fill: pyav",
               "fill: default, fsync per file")
@@ -42,10 +42,9 @@ def main() -> None:
 
     from vfp.data.clips import clip_span
     from vfp.data.video import VideoEntry, decoder_name, probe
-    from vfp.models.params import load_model_config
 
     torch.set_num_threads(1)  # as in a DataLoader worker; decoding is single-threaded everywhere here
-    cfg = load_model_config(REPO / "params.yaml")
+    cfg = bench_config(REPO / "params.yaml")
     section = cfg.model_section()
     size, interval = tuple(cfg.data.size), cfg.data.interval
     T = dict(section.net).get("n_input", 1) + section.n_output

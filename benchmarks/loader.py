@@ -41,6 +41,7 @@ RESULTS = HERE / "results"
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
+from common import bench_config  # noqa: E402
 
 # ---------------------------------------------------------------- shared helpers
 
@@ -63,9 +64,7 @@ def base_parser(description: str) -> argparse.ArgumentParser:
 
 
 def load_cfg(path: str | Path):
-    from vfp.models.params import load_model_config
-
-    return load_model_config(path)
+    return bench_config(path)
 
 
 def prepare_data(cfg, *, quick: bool = False, data_dir: str | Path | None = None, log=print) -> dict:

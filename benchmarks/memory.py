@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from common import REPO, machine, sample_videos, save, table
+from common import REPO, bench_config, machine, sample_videos, save, table
 
 MB = 1024 * 1024
 
@@ -40,9 +40,8 @@ def main() -> None:
 
     from vfp.data.clips import ClipDataset, clip_span
     from vfp.data.video import VideoEntry, probe
-    from vfp.models.params import load_model_config
 
-    cfg = load_model_config(REPO / "params.yaml")
+    cfg = bench_config(REPO / "params.yaml")
     section = cfg.model_section()
     T = dict(section.net).get("n_input", 1) + section.n_output
     size, interval = cfg.data.size, cfg.data.interval

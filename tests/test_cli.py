@@ -104,6 +104,7 @@ def test_cache_command_fills_every_split_video_once(tmp_path, sample_split, caps
 
     raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
     raw["data"].update(size=[32, 32], cache=str(tmp_path / "cache"))
+    raw["train"].update(crop=0)
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(raw))
     n_videos = sum(len(read_split(sample_split, name)) for name in SPLIT_NAMES)

@@ -91,7 +91,7 @@ def ae_run(project):
 
 
 def expected_keys(horizon: int) -> set[str]:
-    keys = {"n_clips", "n_clips_unreadable", "eval_height", "eval_width"}
+    keys = {"n_clips", "n_clips_unreadable", "eval_height", "eval_width", "eval_sizes"}
     for m in METRIC_NAMES:
         for prefix, suffix in ((m, ""), (f"copy_last_{m}", ""), (f"flow_{m}", ""), (m, "_gain"), (m, "_gain_flow")):
             base = f"{prefix}{suffix}" if suffix else prefix

@@ -30,7 +30,7 @@ def _tiny(params: dict) -> None:
     params["model"] = "autoencoder"
     params["sample"].update(seed=0, moving_classes=2, static_classes=1, groups=6, clips_per_group=1, frames=16)
     params["data"].update(size=[16, 16], interval=2, cache="")
-    params["train"].update(epochs=1, batch_size=4, clips_per_video=1, clips_per_epoch=16, num_workers=0,
+    params["train"].update(epochs=1, batch_size=4, crop=0, clips_per_video=1, clips_per_epoch=16, num_workers=0,
                            snapshot_videos=0, device="cpu")
     params["autoencoder"].update(lr=0.0003, n_output=1, net={"n_input": 1, "features": [4, 8], "residual": True})
     params["evaluate"].update(horizon=2, batch_size=4, gifs=0)

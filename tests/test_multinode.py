@@ -60,7 +60,7 @@ def project(tmp_path_factory, tiny_params, write_video, moving_frames) -> Path:
     # statistics would be per process), a constant LR (cosine follows train.epochs): one process and two
     # compute the same function of the global batch, up to the order of the gradient sums
     tiny_params(root, model="seq2seq", data={"size": [16, 16], "interval": 1, "cache": ""},
-                train={"epochs": EPOCHS, "batch_size": BATCH, "starts": "all", "clips_per_epoch": CLIPS_PER_EPOCH,
+                train={"epochs": EPOCHS, "batch_size": BATCH, "crop": 0, "starts": "all", "clips_per_epoch": CLIPS_PER_EPOCH,
                        "num_workers": 0, "snapshot_videos": 0, "device": "cpu", "n_saved": 3},
                 seq2seq={"lr": 0.001, "n_output": 2, "lr_schedule": {"kind": "constant"},
                          "sampling": {"start": 0.0, "end": 0.0},

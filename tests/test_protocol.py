@@ -5,15 +5,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from vfp.config import EVAL_PROTOCOLS, ConfigError
 from vfp.data.video import probe
-from vfp.errors import VfpError
 from vfp.evaluation import evaluate
 from vfp.modelio import save_trained
 from vfp.models.params import parse_model_config
 from vfp.models.registry import build_model
-from vfp.testset import check_model_size, select_videos
+from vfp.results import summary_lines
+from vfp.testset import group_batches, select_videos
+from vfp.testset import test_set as build_test_set
 
 
 def cfg_with(evaluate: dict, **extra):
@@ -61,14 +63,6 @@ def test_every_takes_exactly_every_kth_video():
     assert select_videos(videos, 10) == ["v00", "v10", "v20"]
     assert select_videos(videos, 1) == videos
     assert select_videos(videos, 30) == ["v00"]
-
-
-def test_a_size_the_model_cannot_run_is_refused_in_one_line():
-    model = build_model("autoencoder", features=[4, 8, 16], n_input=1)  # stride 4
-    check_model_size(model, (240, 320), "autoencoder")
-    with pytest.raises(VfpError,
-                       match=r"evaluate.size \[30, 40\]: autoencoder needs H and W divisible by its stride 4"):
-        check_model_size(model, (30, 40), "autoencoder")
 
 
 def frames_240x320(n: int, seed: int) -> np.ndarray:
@@ -120,3 +114,64 @@ def test_model_trained_at_64_evaluates_full_frame(full_frame_split, tmp_path, mo
     again: list[str] = []
     assert evaluate(cfg, log=again.append, **kw) == flat  # the baselines come from the cache: same numbers
     assert "reused from" in again[0]
+
+
+def test_evaluation_at_a_size_off_the_stride_pads_and_crops_back(full_frame_split, tmp_path):
+    """62x86 is no multiple of the autoencoder's stride 4: evaluation pads the context, predicts and crops
+    back; the untrained residual model is then exactly copy-last at every step (no refusal, no shift)."""
+    net = {"n_input": 1, "features": [4, 8, 16], "residual": True}
+    save_trained(tmp_path / "model.pt", "autoencoder", net, build_model("autoencoder", **net), n_output=1,
+                 extra={"size": [64, 64]})
+    cfg = parse_model_config({"model": "autoencoder", "autoencoder": {"net": net, "base": "copy_last"},
+                              "data": {"size": [64, 64], "interval": 1, "cache": ""},
+                              "train": {"num_workers": 0, "device": "cpu"},
+                              "evaluate": {"size": [62, 86], "horizon": 2, "gifs": 0}})
+    flat = evaluate(cfg, log=lambda _: None, model_path=tmp_path / "model.pt",
+                    split_dir=full_frame_split / "split", metrics_path=tmp_path / "m.json",
+                    per_step_path=tmp_path / "p.csv", report_dir=tmp_path / "r", logs_dir=tmp_path / "none")
+    assert (flat["eval_height"], flat["eval_width"]) == (62, 86)
+    for k in (1, 2):
+        assert flat[f"psnr_t{k}"] == pytest.approx(flat[f"copy_last_psnr_t{k}"], abs=1e-6)
+
+
+def test_group_batches_never_mix_sizes_and_hold_fewer_large_clips():
+    assert group_batches([3, 2], [(240, 320), (1080, 1920)], 16) == [[0, 1, 2], [3], [4]]
+    assert group_batches([5], [(240, 320)], 2) == [[0, 1], [2, 3], [4]]
+    assert group_batches([4], [(480, 640)], 8) == [[0, 1], [2, 3]]  # 4x the pixels: a quarter of the clips
+
+
+@pytest.fixture(scope="module")
+def mixed_size_split(tmp_path_factory, write_video) -> Path:
+    """Two test videos, 240x320 and 120x176 (its 176 no multiple of the model's stride 4)."""
+    root = tmp_path_factory.mktemp("mixed")
+    big = write_video(root / "raw" / "Pan" / "v_Pan_g01_c01.avi", frames_240x320(8, 0))
+    small = write_video(root / "raw" / "Pan" / "v_Pan_g02_c01.avi", frames_240x320(8, 1)[:, :120, :176])
+    (root / "split").mkdir()
+    (root / "split" / "test.txt").write_text("".join(f"{p}\t{probe(p)}\n" for p in (big, small)))
+    return root
+
+
+def test_source_size_scores_every_video_at_its_own_size(mixed_size_split, tmp_path):
+    """evaluate.size: source scores each test video at its own size (none is resized to another's): the
+    untrained residual model is exactly copy-last on both, and the log names both sizes."""
+    net = {"n_input": 1, "features": [4, 8], "residual": True}
+    save_trained(tmp_path / "model.pt", "autoencoder", net, build_model("autoencoder", **net), n_output=1,
+                 extra={"size": "source"})
+    cfg = parse_model_config({"model": "autoencoder", "autoencoder": {"net": net, "base": "copy_last"},
+                              "data": {"size": "source", "interval": 1, "cache": ""},
+                              "train": {"num_workers": 0, "device": "cpu", "crop": 32},
+                              "evaluate": {"size": "source", "horizon": 2, "gifs": 2, "clips_per_video": 2}})
+    model = build_model("autoencoder", **net)
+    clips = build_test_set(cfg, mixed_size_split / "split", model, num_workers=0, device=torch.device("cpu"))
+    seen = {(video, tuple(batch["frames"].shape[-2:])) for batch in clips.loader for video in batch["video"]}
+    assert seen == {("v_Pan_g01_c01", (240, 320)), ("v_Pan_g02_c01", (120, 176))}
+    lines: list[str] = []
+    flat = evaluate(cfg, log=lines.append, model_path=tmp_path / "model.pt", split_dir=mixed_size_split / "split",
+                    metrics_path=tmp_path / "m.json", per_step_path=tmp_path / "p.csv", report_dir=tmp_path / "r",
+                    logs_dir=tmp_path / "none")
+    assert flat["n_clips"] == 4 and (flat["eval_height"], flat["eval_width"], flat["eval_sizes"]) == (240, 320, 2)
+    assert "each video's own size (2 sizes, the first 240x320)" in summary_lines(flat, "autoencoder")[2]
+    for k in (1, 2):
+        assert flat[f"psnr_t{k}"] == pytest.approx(flat[f"copy_last_psnr_t{k}"], abs=1e-6)
+    assert "each video's own size (2 sizes, 120x176 to 240x320)" in lines[0]
+    assert len(list((tmp_path / "r" / "gifs").glob("*.gif"))) == 4  # a pair per video, each at its size

@@ -67,7 +67,7 @@ def _tiny_project(dest: Path, tiny_params, times: Path) -> Path:
         dest,
         model="autoencoder",
         data={"size": [16, 16], "interval": 2, "cache": ""},
-        train={"epochs": 1, "batch_size": 4, "clips_per_video": 1, "num_workers": 0, "snapshot_videos": 0,
+        train={"epochs": 1, "batch_size": 4, "crop": 0, "clips_per_video": 1, "num_workers": 0, "snapshot_videos": 0,
                "device": "cpu"},
         autoencoder={"lr": 0.0003, "n_output": 1, "net": {"n_input": 1, "features": [4, 8], "residual": True}},
         evaluate={"horizon": 2, "batch_size": 4, "gifs": 0},

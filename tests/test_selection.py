@@ -137,7 +137,7 @@ class Clips(torch.utils.data.Dataset):
 def _cfg(model, **sections):
     return parse_model_config({
         "model": model, "data": {"size": [SIZE, SIZE]}, "evaluate": {"horizon": 2},
-        "train": {"epochs": 2, "batch_size": 4, "num_workers": 0, "snapshot_videos": 0},
+        "train": {"epochs": 2, "batch_size": 4, "val_horizon": 2, "num_workers": 0, "snapshot_videos": 0},
         "multiscale_gan": {"net": {"n_input": 2, "scales": [4, 8, 16], "features": [[8]] * 3, "kernels": [3] * 3,
                                    "residual_base": "last_frame"},
                            "discriminator": {"conv_features": [[4]] * 3, "conv_kernels": [[1], [3], [3]],

@@ -47,7 +47,7 @@ class Clips(torch.utils.data.Dataset):
 
 
 def make_cfg(model="multiscale_gan", **train):
-    t = {"epochs": 2, "batch_size": 4, "num_workers": 0, "snapshot_every": 1, "snapshot_videos": 1, **train}
+    t = {"epochs": 2, "batch_size": 4, "val_horizon": 2, "num_workers": 0, "snapshot_every": 1, "snapshot_videos": 1, **train}
     return parse_model_config({
         "model": model, "data": {"size": [SIZE, SIZE]}, "train": t, "evaluate": {"horizon": 2},
         "multiscale_gan": {"net": {"n_input": 2, "scales": [4, 8, 16], "features": [[8]] * 3, "kernels": [3] * 3},

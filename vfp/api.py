@@ -22,13 +22,13 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
 from vfp.errors import VfpError
 from vfp.frames import to_model, to_uint8
 from vfp.modelio import load_trained
+from vfp.models.contract import predict_any_size
 
 __all__ = ["PRETRAINED", "Predictor", "load_model", "model_meta"]
 
@@ -95,19 +95,15 @@ class Predictor:
         if not self.fully_convolutional and self.size is not None and (h, w) != self.size:
             raise VfpError(f"{self.name} takes {self.size[0]}x{self.size[1]} frames only (got {h}x{w}); "
                            f"resize them first")
-        ph, pw = -h % self.stride, -w % self.stride
         x = context.to(self.device, torch.float32)
-        if ph or pw:
-            flat = F.pad(rearrange(x, "b t c h w -> b (t c) h w"), (0, pw, 0, ph), mode="replicate")
-            x = rearrange(flat, "b (t c) h w -> b t c h w", t=context.shape[1])
         started = time.perf_counter()
         with torch.no_grad():
             try:
-                out = self.net(x, steps)
+                out = predict_any_size(self.net, x, steps)
             except ValueError as err:
                 raise VfpError(f"{self.name} cannot predict {h}x{w} frames: {err}") from None
         self.model_seconds += time.perf_counter() - started
-        return out[..., :h, :w]
+        return out
 
     # ------------------------------------------------------------ pixel frames (numpy or torch)
     def predict(self, frames, steps: int = 1, interval: int | None = None):

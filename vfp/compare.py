@@ -30,6 +30,7 @@ from vfp.data.video import frame_size
 from vfp.errors import VfpError
 from vfp.fileio import check_writable
 from vfp.modelio import load_trained
+from vfp.models.contract import predict_any_size
 from vfp.runs import METRICS_FILE, RunLayout
 from vfp.testset import MIN_CONTEXT
 
@@ -189,13 +190,14 @@ def predict_clips(exp: Experiment, clips: list[torch.Tensor], n_ctx: int, horizo
         model, meta = _load(exp.model_bytes)
     except VfpError as err:
         return str(err)
-    stored = meta["size"] if meta["size"] != "source" else None  # source: runs at any size (its stride's check)
+    stored = meta["size"] if meta["size"] != "source" else None  # source: runs at any size
     if stored and tuple(stored) != tuple(size) or meta["interval"] and meta["interval"] != interval:
         return f"trained at size {meta['size']}, interval {meta['interval']}: not these clips"
     n_input = int(model.n_input)
     if n_input > n_ctx:
         return f"needs {n_input} context frames, the clips have {n_ctx}"
-    return [model(clip[None, n_ctx - n_input:n_ctx].float(), horizon)[0].clamp(-1, 1) for clip in clips]
+    return [predict_any_size(model, clip[None, n_ctx - n_input:n_ctx].float(), horizon)[0].clamp(-1, 1)
+            for clip in clips]
 
 
 def test_clips(cfg: Config, split_dir: Path, k: int, n_ctx: int, horizon: int) -> list[tuple[str, torch.Tensor]]:

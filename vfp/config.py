@@ -94,6 +94,7 @@ class TrainConfig:
     stride: tuple[int, int] = (1, 1)  # each training clip takes every k * data.interval-th frame, k drawn in [a, b]
     num_workers: int = bounded(2, ge=0)
     val_every: int = bounded(1, ge=1)
+    val_horizon: int = bounded(4, ge=1)  # steps a validation clip predicts; never evaluate.horizon
     snapshot_every: int = bounded(2, ge=1)
     snapshot_videos: int = bounded(2, ge=0)
     n_saved: int = bounded(2, ge=1)
@@ -224,7 +225,8 @@ def _check_across(cfg: Config, source: str) -> None:
         raise ConfigError(f"{source}: data.size: source needs train.crop >= 8 (training takes crop x crop windows "
                           f"of each video at its own size), got {t.crop}")
     if d.size != "source" and t.crop > min(d.size):
-        raise ConfigError(f"{source}: train.crop must be <= data.size {list(d.size)}, got {t.crop}")
+        raise ConfigError(f"{source}: train.crop must be <= data.size {list(d.size)}, got {t.crop} "
+                          "(train.crop: 0 trains on whole frames)")
     if t.amp == "fp16" and t.device == "cpu":
         raise ConfigError(f"{source}: train.amp fp16 needs a CUDA GPU and train.device is cpu; set train.amp: "
                           "bf16 (mixed precision on CPU) or none")

@@ -5,8 +5,9 @@ Outputs (all written atomically; the paths come from the caller, ``dvc.yaml`` na
 * the metrics file (``metrics/metrics.json``): flat DVC metrics (:mod:`vfp.results`, keys of
   :mod:`vfp.keys`: per metric, step and baseline, and the gains) plus ``n_clips`` (scored),
   ``n_clips_unreadable`` (test clips that failed to decode: skipped, never replaced), ``eval_height``,
-  ``eval_width``. The key set depends only on ``evaluate.horizon``, never on the model, so
-  ``dvc metrics diff`` lines up.
+  ``eval_width`` (the first test video's, when each video is scored at its own size), ``eval_sizes`` (how
+  many sizes). The key set depends only on ``evaluate.horizon``, never on the model, so ``dvc metrics diff``
+  lines up.
 * the per-step file (``metrics/per_step.csv``): one row per horizon step (DVC plots).
 * ``<report>/gifs/<video stem>_{expected,generated}_large.gif`` for ``evaluate.gifs`` test videos, the
   first of each class in turn (context frames followed by the true / predicted future), and
@@ -67,7 +68,7 @@ def load_model_for(cfg: Config, model_path: Path) -> nn.Module:
     return model.eval()
 
 
-def _write_gifs(gif_clips: list, gif_dir: Path, size: tuple[int, int]) -> None:
+def _write_gifs(gif_clips: list, gif_dir: Path) -> None:
     """GIF pairs of ``gif_clips``; pairs of an earlier run that this run did not write are removed."""
     written: set[str] = set()
     used_stems: set[str] = set()
@@ -76,7 +77,8 @@ def _write_gifs(gif_clips: list, gif_dir: Path, size: tuple[int, int]) -> None:
         while stem in used_stems:  # two test videos with one stem (folder sources): keep both
             stem, k = f"{video}_{k}", k + 1
         used_stems.add(stem)
-        expected, generated = write_gif_pair(context, pred, target, gif_dir, stem, scale=gif_scale(size))
+        expected, generated = write_gif_pair(context, pred, target, gif_dir, stem,
+                                             scale=gif_scale(tuple(context.shape[-2:])))
         written.update({expected.name, generated.name})
     if gif_dir.is_dir():
         for path in gif_dir.iterdir():
@@ -124,17 +126,17 @@ def evaluate(cfg: Config, *, model_path: Path | None = None, split_dir: Path = P
     base_steps = {name: steps[name] for name in BASELINES}
     flat = {**flat_metrics(steps[MODEL], base_steps), "n_clips": engine.state.scored,
             "n_clips_unreadable": engine.state.unreadable,
-            "eval_height": int(clips.size[0]), "eval_width": int(clips.size[1])}
+            "eval_height": int(clips.size[0]), "eval_width": int(clips.size[1]), "eval_sizes": len(clips.sizes)}
     write_metrics_json(Path(metrics_path), flat)
     write_rows_csv(per_step_rows(steps[MODEL], base_steps), per_step_path)
-    _write_gifs(gifs.clips, report_dir / "gifs", clips.size)
+    _write_gifs(gifs.clips, report_dir / "gifs")
     logs_dir = Path(logs_dir or layout.logs)
     write_report(report_dir, model=cfg.model, flat=flat, steps=steps, loss_history=read_loss_history(logs_dir),
                  gif_pairs=gif_pairs_in(report_dir / "gifs"), selection=read_selection(logs_dir))
     if log is not None:
         how = f"computed in {baselines.seconds:.1f} s" if baselines.seconds else f"reused from {clips.cache.path}"
         log(f"evaluated {engine.state.scored} test clips{unread_note(engine.state.unreadable)} at "
-            f"{clips.size[0]}x{clips.size[1]} ({clips.n_ctx} context "
+            f"{clips.size_text()} ({clips.n_ctx} context "
             f"frames, {cfg.model} uses the last {model.n_input}; {cfg.evaluate.horizon} predicted) on {device} "
             f"in {time.perf_counter() - t_start:.1f} s; baselines {how}")
     return flat

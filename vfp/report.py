@@ -31,7 +31,7 @@ from vfp.fileio import atomic_copy, atomic_write_text
 from vfp.gif import CONTEXT_COLOUR, EXPECTED_COLOUR, GENERATED_COLOUR
 from vfp.keys import LABELS
 from vfp.report_plots import is_num, plot_losses, plot_metric
-from vfp.results import flat_metrics
+from vfp.results import eval_size_text, flat_metrics
 from vfp.runs import gif_stem
 
 __all__ = ["write_report", "TABLE_METRICS"]
@@ -265,7 +265,7 @@ def write_report(
     values.update(flat or {})
     horizon = max((len(v) for v in model_steps.values()), default=0)
     labels = ", ".join(f"{LABELS.get(b, b)}" for b in bases)
-    size = f" Frames evaluated at {values['eval_height']}x{values['eval_width']}." if "eval_height" in values else ""
+    size = f" Frames evaluated at {eval_size_text(values)}." if "eval_height" in values else ""
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              f"<title>{_e(title)} - {_e(model)}</title>", f"<style>{_CSS}</style>", f"<script>{_SCRIPT}</script>",
              "</head><body>", f"<h1>{_e(title)}</h1>",

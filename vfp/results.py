@@ -104,6 +104,13 @@ def write_metrics_json(path: Path, flat: Mapping[str, Any]) -> None:
     atomic_write_text(Path(path), json.dumps(clean, indent=2, allow_nan=False) + "\n")
 
 
+def eval_size_text(flat: Mapping[str, Any]) -> str:
+    """``240x320``, or ``each video's own size (9 sizes, the first 256x340)`` (``eval_sizes`` > 1)."""
+    first = f"{flat['eval_height']}x{flat['eval_width']}"
+    n = int(flat.get("eval_sizes") or 1)
+    return first if n == 1 else f"each video's own size ({n} sizes, the first {first})"
+
+
 def summary_lines(flat: Mapping[str, Any], model: str) -> list[str]:
     """Three lines: PSNR t+1 and SSIM t+1 (model vs each baseline, gain over the first) and the clip count."""
     def f(key: str, fmt: str) -> str:
@@ -113,7 +120,7 @@ def summary_lines(flat: Mapping[str, Any], model: str) -> list[str]:
     psnr_t1, ssim_t1 = keys.at(keys.PSNR, 1), keys.at(keys.SSIM, 1)
     psnr = " | ".join(f"{keys.LABELS[b]} {f(keys.of(b, psnr_t1), '.2f')} dB" for b in keys.BASELINES)
     ssim = " | ".join(f"{keys.LABELS[b]} {f(keys.of(b, ssim_t1), '.4f')}" for b in keys.BASELINES)
-    size = f" at {flat['eval_height']}x{flat['eval_width']}" if "eval_height" in flat else ""
+    size = f" at {eval_size_text(flat)}" if "eval_height" in flat else ""
     gain = keys.gain(keys.PSNR)
     return [
         f"psnr t+1: {model} {f(psnr_t1, '.2f')} dB | {psnr} | gain {f(keys.at(gain, 1), '+.2f')} dB "

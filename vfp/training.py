@@ -67,7 +67,7 @@ def _attach_validation(run: _Run, device: torch.device) -> Engine | None:
     if run.data.val is None:
         return None
     evaluator = create_evaluator(run.built.eval_model, n_input=int(run.built.to_save["model"].n_input),
-                                 horizon=cfg.evaluate.horizon, device=device, amp=cfg.train.amp,
+                                 horizon=cfg.train.val_horizon, device=device, amp=cfg.train.amp,
                                  flow=predictors(cfg.flow.method, cfg.flow.preset)[FLOW])
     validated: set[int] = set()
 
@@ -105,7 +105,7 @@ def _attach_handlers(run: _Run, to_save: dict[str, Any], device: torch.device, p
         if tc.snapshot_videos and run.data.val is not None:
             clips = [run.data.val_data[i] for i in range(min(tc.snapshot_videos, len(run.data.val_data)))]
             Snapshots(model, clips, run.layout.snapshots, n_input=int(model.n_input),
-                      horizon=run.cfg.evaluate.horizon, every=tc.snapshot_every, device=device).attach(trainer)
+                      horizon=tc.val_horizon, every=tc.snapshot_every, device=device).attach(trainer)
         if progress:
             Progress(log=run.say).attach(trainer)
     run.ckpt.attach(trainer)  # after validation: the selection's best file first, then the regular one
@@ -159,7 +159,7 @@ def train(cfg: Config, *, split_dir: Path = Path("data/split"), out_dir: Path | 
 
     ``train_data`` / ``val_data`` replace the split-list datasets (tests, notebooks): items
     ``{"frames": [T, C, H, W], "video": str}`` with ``T >= n_input + n_output`` (train) and
-    ``n_input + evaluate.horizon`` (val). Raises VfpError for user-fixable problems, including
+    ``n_input + train.val_horizon`` (val). Raises VfpError for user-fixable problems, including
     a NaN loss (the message names the loss and the last good checkpoint).
     """
     rank, world = idist.get_rank(), idist.get_world_size()

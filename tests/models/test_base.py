@@ -16,6 +16,7 @@ from vfp.errors import ConfigError
 from vfp.frames import to_model
 from vfp.modelio import load_trained, save_trained
 from vfp.models.base import FlowBase, base_meta, build_predictor, predictor_from_config
+from vfp.models.contract import predict_any_size
 from vfp.models.params import parse_model_config as parse_config
 from vfp.models.registry import get_spec
 from vfp.models.warp import WarpNet
@@ -67,6 +68,25 @@ def test_untrained_model_on_the_flow_base_is_the_flow_baseline(clips, name, meth
     expected = flow_extrapolation(context, 3, method, "medium")
     assert (pred - expected).abs().max() < 1e-6, name  # every step, not only t+1
     assert (pred[:, 0] - context[:, -1]).abs().mean() > 1e-3  # the flow moved pixels: not copy-last
+
+
+@pytest.mark.parametrize("name", LEARNED)
+def test_off_stride_frames_are_padded_for_the_net_not_for_the_flow(name):
+    """At a size no stride divides (61x93), the flow base computes its flow on the frames as given and
+    pads only the net's input: untrained it is still exactly the flow baseline; on the copy_last base the
+    padded prediction cropped back is exactly the last frame."""
+    context = real_clips(4, (61, 93))
+    torch.manual_seed(0)
+    on_flow = predictor_from_config(parse_config({**PARAMS, "model": name, name: {**PARAMS[name], "base": "flow"}}))
+    on_last = predictor_from_config(parse_config({**PARAMS, "model": name,
+                                                  name: {**PARAMS[name], "base": "copy_last"}}))
+    assert on_flow.stride > 1 and 61 % on_flow.stride and 93 % on_flow.stride
+    with torch.no_grad():
+        pred = predict_any_size(on_flow.eval(), context[:, -on_flow.n_input:], 2)
+        last = predict_any_size(on_last.eval(), context[:, -on_last.n_input:], 2)
+    assert pred.shape == last.shape == (context.shape[0], 2, 3, 61, 93)
+    assert (pred - flow_extrapolation(context, 2, PARAMS["flow"]["method"], PARAMS["flow"]["preset"])).abs().max() < 1e-6
+    assert (last - context[:, -1:]).abs().max() < 1e-6
 
 
 def test_copy_last_base_is_the_model_as_registered():

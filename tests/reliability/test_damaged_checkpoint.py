@@ -36,7 +36,7 @@ class Squares(torch.utils.data.Dataset):
 
 
 CFG = parse_model_config({"model": "seq2seq", "data": {"size": [SIZE, SIZE]}, "evaluate": {"horizon": 2},
-                    "train": {"epochs": 3, "batch_size": 4, "num_workers": 0, "snapshot_videos": 0},
+                    "train": {"epochs": 3, "batch_size": 4, "val_horizon": 2, "num_workers": 0, "snapshot_videos": 0},
                     "seq2seq": {"n_output": 2, "net": {"n_input": 2, "embed": 8, "hidden": [8], "stride": 4}}})
 
 

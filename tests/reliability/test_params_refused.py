@@ -25,8 +25,8 @@ CASES = {  # name: (params overrides, text the one line holds)
                             "split.fractions[0] must be a finite number"),
     "lr_inf": ({"warp": {"lr": float("inf")}}, "warp.lr must be a finite number, got inf"),
     "data_cache_is_a_file": ({"data": {"cache": "afile"}}, "data.cache afile is a file, not a folder"),
-    "evaluate_size_not_divisible_by_stride": ({"evaluate": {"size": [66, 66]}},
-                                              "evaluate.size [66, 66]: warp needs H and W divisible by its stride"),
+    "train_crop_not_divisible_by_stride": ({"train": {"crop": 36}},
+                                           "train.crop [36, 36]: warp needs H and W divisible by its stride"),
     "fp16_on_cpu": ({"train": {"amp": "fp16", "device": "cpu"}}, "train.amp fp16 needs a CUDA GPU"),
     "data_folder_inside_data_root": ({"data": {"source": "folder", "folder": "data/raw/mine"}},
                                      "data.folder data/raw/mine and data.root data/raw overlap"),
@@ -44,13 +44,13 @@ def test_bad_value_is_refused_in_one_line(tmp_path, tiny_params, monkeypatch, ca
     assert "\n" not in str(err.value) and text in str(err.value), str(err.value)
 
 
-def test_evaluate_size_is_refused_by_the_train_stage_before_any_work(tmp_path, tiny_params):
+def test_a_crop_off_the_stride_is_refused_by_the_train_stage_before_any_work(tmp_path, tiny_params):
     """Not after a full training: the train stage refuses it with no data prepared at all."""
-    tiny_params(tmp_path, model="warp", evaluate={"size": [66, 66]})
+    tiny_params(tmp_path, model="warp", train={"crop": 36})
     proc = subprocess.run([sys.executable, str(REPO / "stages" / "train.py")], cwd=tmp_path, capture_output=True,
                           text=True, timeout=300)
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert proc.returncode == 1 and len(lines) == 1 and "evaluate.size [66, 66]" in lines[0], proc.stderr
+    assert proc.returncode == 1 and len(lines) == 1 and "train.crop [36, 36]" in lines[0], proc.stderr
     assert not (tmp_path / "models").exists()
 
 

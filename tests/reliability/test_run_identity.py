@@ -38,7 +38,7 @@ def plugin(tmp_path, monkeypatch):
 def _cfg(module: str):
     return parse_model_config({"model": "tiny_residual", "plugins": [module], "data": {"size": [16, 16]},
                                "evaluate": {"horizon": 2},
-                               "train": {"epochs": 1, "batch_size": 4, "num_workers": 0, "snapshot_videos": 0}})
+                               "train": {"epochs": 1, "batch_size": 4, "val_horizon": 2, "num_workers": 0, "snapshot_videos": 0}})
 
 
 def _go(cfg, out, capsys):

@@ -1,7 +1,8 @@
 """Decoded-frame cache: each video decoded once at the training size to a uint8 ``.npy`` [N, H, W, 3].
 
-``size=None`` (``data.size: source``) stores each video once at its own size under ``<cache>/source/``;
-training crops and temporal strides are cut from that one entry when read (memory-mapped).
+``size=None`` (``data.size: source``) stores each video once at its own size under ``<cache>/source/``,
+one JPEG per frame (:mod:`vfp.data.jpegcache`: about a tenth of the raw frames' bytes); training crops and
+temporal strides are cut from that one entry when read.
 
 An entry is the ``.npy`` followed by a trailer: one CRC-32 per frame and :data:`MAGIC`. It is written
 atomically (temp + fsync + rename), so a killed run or a power cut never leaves a half file that a later
@@ -22,6 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
+from vfp.data import jpegcache
 from vfp.data.video import VideoEntry, VideoReadError, decoder_choice, decoder_name, read_all
 from vfp.errors import VfpError
 from vfp.fileio import WriteError, atomic_open, warn
@@ -43,16 +45,17 @@ def cache_path(video: VideoEntry, cache_dir: Path, size: tuple[int, int] | None,
         stamp = f"{st.st_size}:{st.st_mtime_ns}"
     except OSError:
         stamp = "missing"
-    key = f"{os.fsencode(video.path)!r}\0{stamp}\0{video.n_frames}\0{decoder_name(decoder)}\0{MAGIC!r}"
+    magic = MAGIC if size else jpegcache.MAGIC
+    key = f"{os.fsencode(video.path)!r}\0{stamp}\0{video.n_frames}\0{decoder_name(decoder)}\0{magic!r}"
     digest = hashlib.sha1(key.encode()).hexdigest()
     folder = f"{size[0]}x{size[1]}" if size else "source"
-    return Path(cache_dir) / folder / digest[:2] / f"{digest}.npy"
+    return Path(cache_dir) / folder / digest[:2] / f"{digest}{'.npy' if size else '.jpgs'}"
 
 
-def cached_frames(video: VideoEntry, cache_dir: Path, size: tuple[int, int] | None,
+def cached_frames(video: VideoEntry, cache_dir: Path, size: tuple[int, int],
                   decoder: str = "auto", store: bool = True) -> np.ndarray:
-    """Memory-mapped frames of ``video`` (at ``size``, None: its own), decoding and storing them first if
-    needed (or if the entry is cut or lacks its checksums). Frame contents are checked by :func:`cached_clip`.
+    """Memory-mapped frames of ``video`` at ``size``, decoding and storing them first if needed (or if the
+    entry is cut or lacks its checksums). Frame contents are checked by :func:`cached_clip`.
     When the entry cannot be stored (``store`` False, or a disk full / read-only cache: one warning line
     per process), the decoded frames are returned as they are."""
     path = cache_path(video, cache_dir, size, decoder)
@@ -60,17 +63,56 @@ def cached_frames(video: VideoEntry, cache_dir: Path, size: tuple[int, int] | No
     if entry is not None:
         return entry
     frames = read_all(video.path, size, video.n_frames, decoder)
-    if not store or str(cache_dir) in _UNWRITABLE:
-        return frames
-    try:
-        _store(path, frames)
-    except WriteError as err:
-        _unwritable(cache_dir, err.reason)
+    if not _stored(path, cache_dir, frames, size, store):
         return frames
     entry = _load(path, video.n_frames, size)
     if entry is None:
         raise VideoReadError(f"cache entry {path} cannot be read back after writing it")
     return entry
+
+
+def _stored(path: Path, cache_dir: Path, frames: np.ndarray, size: tuple[int, int] | None, store: bool) -> bool:
+    """True once ``frames`` are written to entry ``path``; False when the cache is not to be (or cannot be)
+    written."""
+    if not store or str(cache_dir) in _UNWRITABLE:
+        return False
+    try:
+        _store(path, frames, size)
+    except WriteError as err:
+        _unwritable(cache_dir, err.reason)
+        return False
+    return True
+
+
+def _drop_damaged(path: Path, video: VideoEntry, frame: int) -> None:
+    """Report a cache entry whose ``frame`` fails its checksum, in one line, and remove it."""
+    warn(f"cache entry {path} of {video.path} is damaged (frame {frame} fails its checksum); decoding the video again")
+    path.unlink(missing_ok=True)
+
+
+def _damaged_again(path: Path, cache_dir: Path) -> VideoReadError:
+    return VideoReadError(f"cache entry {path} is damaged again right after decoding: check the disk of "
+                          f"{Path(cache_dir)}")
+
+
+def _source_clip(video: VideoEntry, cache_dir: Path, indices: np.ndarray, decoder: str, store: bool) -> np.ndarray:
+    """:func:`cached_clip` for frames at their own size (a JPEG entry); what training reads is always the
+    entry's frames, also in the epoch that writes it."""
+    path = cache_path(video, cache_dir, None, decoder)
+    for _ in range(2):
+        entry = jpegcache.load_entry(path, video.n_frames)
+        if entry is None:
+            frames = read_all(video.path, None, video.n_frames, decoder)
+            if not _stored(path, cache_dir, frames, None, store):
+                return np.ascontiguousarray(frames[indices])
+            entry = jpegcache.load_entry(path, video.n_frames)
+            if entry is None:
+                raise VideoReadError(f"cache entry {path} cannot be read back after writing it")
+        out, bad = entry.read(indices)
+        if not bad:
+            return out
+        _drop_damaged(path, video, bad[0])
+    raise _damaged_again(path, cache_dir)
 
 
 _UNWRITABLE: set[str] = set()  # cache folders this process cannot write to (warned once each)
@@ -104,6 +146,8 @@ def cached_clip(video: VideoEntry, cache_dir: Path, size: tuple[int, int] | None
                 decoder: str = "auto", store: bool = True) -> np.ndarray:
     """Frames ``indices`` of ``video`` from its cache entry, uint8 [T, H, W, 3], each checked against its
     CRC-32; a damaged entry is reported in one line, decoded again and read again."""
+    if size is None:
+        return _source_clip(video, cache_dir, indices, decoder, store)
     path = cache_path(video, cache_dir, size, decoder)
     for _ in range(2):
         frames = cached_frames(video, cache_dir, size, decoder, store)
@@ -114,16 +158,15 @@ def cached_clip(video: VideoEntry, cache_dir: Path, size: tuple[int, int] | None
         bad = [int(i) for i, frame in zip(indices, out) if zlib.crc32(frame) != int(crcs[i])]
         if not bad:
             return out
-        warn(f"cache entry {path} of {video.path} is damaged (frame {bad[0]} fails its checksum); "
-             f"decoding the video again")
-        path.unlink(missing_ok=True)
-    raise VideoReadError(f"cache entry {path} is damaged again right after decoding: check the disk of "
-                         f"{Path(cache_dir)}")
+        _drop_damaged(path, video, bad[0])
+    raise _damaged_again(path, cache_dir)
 
 
-def _load(path: Path, n_frames: int, size: tuple[int, int] | None) -> np.memmap | None:
-    """The memory-mapped frames, or None if the entry is missing, unreadable, of another
-    shape (any H, W when ``size`` is None) or without its full CRC trailer."""
+def _load(path: Path, n_frames: int, size: tuple[int, int] | None) -> np.memmap | jpegcache.JpegEntry | None:
+    """The memory-mapped frames (the JPEG entry's index when ``size`` is None), or None if the entry is
+    missing, unreadable, of another shape or without its full CRC trailer."""
+    if size is None:
+        return jpegcache.load_entry(path, n_frames)
     try:
         frames = np.load(path, mmap_mode="r")
         file_size = path.stat().st_size
@@ -132,8 +175,7 @@ def _load(path: Path, n_frames: int, size: tuple[int, int] | None) -> np.memmap 
             magic = handle.read(len(MAGIC))
     except (OSError, ValueError, EOFError):
         return None
-    shape = (n_frames, *size, 3) if size else (n_frames, *frames.shape[1:3], 3)
-    if frames.shape != shape or frames.dtype != np.uint8 or magic != MAGIC:
+    if frames.shape != (n_frames, *size, 3) or frames.dtype != np.uint8 or magic != MAGIC:
         return None
     if file_size != frames.offset + frames.nbytes + 4 * n_frames + len(MAGIC):
         return None
@@ -148,10 +190,13 @@ def _crcs(path: Path, n_frames: int) -> np.ndarray:
         return np.frombuffer(handle.read(4 * n_frames), dtype="<u4")
 
 
-def _store(path: Path, frames: np.ndarray) -> None:
+def _store(path: Path, frames: np.ndarray, size: tuple[int, int] | None) -> None:
     """Write ``frames`` + their CRC-32s atomically and durably (fsync: a power cut cannot leave a renamed
-    entry whose blocks never reached the disk)."""
+    entry whose blocks never reached the disk); a JPEG entry when ``size`` is None."""
     frames = np.ascontiguousarray(frames, dtype=np.uint8)
+    if size is None:
+        jpegcache.store_entry(path, frames)
+        return
     crcs = np.array([zlib.crc32(frame) for frame in frames], dtype="<u4")
     with atomic_open(path) as handle:
         np.save(handle, frames)
@@ -162,7 +207,7 @@ def _fill_one(args: tuple[VideoEntry, Path, tuple[int, int] | None, str]) -> tup
     """``(video, unreadable reason, write error)`` after storing one video's entry."""
     video, cache_dir, size, decoder = args
     try:
-        _store(cache_path(video, cache_dir, size, decoder), read_all(video.path, size, video.n_frames, decoder))
+        _store(cache_path(video, cache_dir, size, decoder), read_all(video.path, size, video.n_frames, decoder), size)
         return str(video.path), None, None
     except VideoReadError as err:
         return str(video.path), str(err), None

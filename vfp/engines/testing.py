@@ -17,6 +17,7 @@ from vfp.baselines import BaselineCache, baseline_batch
 from vfp.engines.metrics import attach_test_metrics
 from vfp.errors import VfpError
 from vfp.metrics import per_step_metrics
+from vfp.models.contract import predict_any_size
 
 
 class BaselineSource:
@@ -104,8 +105,8 @@ def create_test_evaluator(model: nn.Module, *, n_ctx: int, horizon: int, device:
         context, target = frames[:, :n_ctx], frames[:, n_ctx:n_ctx + horizon]
         rec = baselines(context, target, list(batch.get("key", [])))
         try:
-            pred = model(context[:, n_ctx - n_input:], horizon).float()
-        except ValueError as err:  # e.g. frame size not divisible by the model's stride
+            pred = predict_any_size(model, context[:, n_ctx - n_input:], horizon).float()
+        except ValueError as err:  # e.g. a context the model cannot read
             raise VfpError(f"the model cannot predict these clips: {err}") from None
         n = frames.shape[0]
         clips = (batch.get("video", [""] * n), batch.get("clip", [0] * n), context, pred, target)

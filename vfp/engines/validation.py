@@ -13,6 +13,7 @@ from vfp.engines.common import autocast, effective_amp, prepare_frames, resolve_
 from vfp.engines.metrics import attach_validation_metrics
 from vfp.frames import to_pixels
 from vfp.metrics import VAL_STATS, copy_last_prediction, per_step_metrics
+from vfp.models.contract import predict_any_size
 
 
 def create_evaluator(
@@ -44,7 +45,7 @@ def create_evaluator(
         frames = prepare_frames(batch, device)
         context, target = split_clip(frames, max(n_input, min(n_ctx, frames.shape[1] - horizon)), horizon)
         with autocast(amp, device):
-            pred = model(context[:, -n_input:], horizon)
+            pred = predict_any_size(model, context[:, -n_input:], horizon)
         last = context[:, -1]
         preds = {keys.MODEL: pred.float(), keys.COPY_LAST: copy_last_prediction(last, horizon),
                  keys.FLOW: flow(context, horizon).float()}

@@ -11,6 +11,7 @@ from torch import nn
 from vfp.engines.common import unwrap
 from vfp.fileio import atomic_copy
 from vfp.gif import write_gif_pair
+from vfp.models.contract import predict_any_size
 
 
 class Snapshots:
@@ -53,7 +54,7 @@ class Snapshots:
             for clip in self.clips:
                 frames = clip["frames"][: self.n_input + self.horizon]
                 context, target = frames[: self.n_input], frames[self.n_input:]
-                pred = model(context[None].to(self.device).float(), self.horizon)[0]
+                pred = predict_any_size(model, context[None].to(self.device).float(), self.horizon)[0]
                 pair = write_gif_pair(context, pred.float().cpu(), target, epoch_dir, str(clip["video"]))
                 for path in pair:
                     atomic_copy(path, latest / path.name)

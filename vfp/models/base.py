@@ -10,7 +10,8 @@ with ``n_input + 1`` (its last input frame is the base); nothing here knows whic
 Untrained, a residual model on the flow base therefore predicts exactly the ``flow`` baseline at every
 step (tested against it on real frames): the base of step ``k`` is the baseline's ``k``-th frame,
 extrapolated from the last two real context frames, also when the model rolls out on its own
-predictions. The base needs two context frames: ``n_input`` is at least 2.
+predictions. The base needs two context frames: ``n_input`` is at least 2. It runs at any frame size:
+the flow is computed on the frames as given and only the net's input is padded to the net's stride.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import torch
 from torch import nn
 
 from vfp import flow as fl
+from vfp.models.contract import predict_any_size
 from vfp.models.registry import build_model, get_spec
 from vfp.schema import as_kwargs
 
@@ -34,6 +36,8 @@ class FlowBase(nn.Module):
 
     Training with ``future``: teacher forcing; with probability ``sampling_ratio`` (per clip and step,
     the wrapped model's when it has one) a step reads the model's own prediction instead."""
+
+    any_size = True  # pads only its net's input (:func:`vfp.models.contract.predict_any_size`)
 
     def __init__(self, net: nn.Module, n_input: int, method: str = "dis", preset: str = "medium"):
         super().__init__()
@@ -87,7 +91,7 @@ class FlowBase(nn.Module):
         bases = self.bases(seq, n_future)
         preds = []
         for k in range(n_future):
-            preds.append(self.net(self._inputs(seq, bases[:, k]), 1)[:, 0])
+            preds.append(predict_any_size(self.net, self._inputs(seq, bases[:, k]), 1)[:, 0])
             nxt = self._next(preds[-1], future[:, k] if teacher else None)
             seq = torch.cat([seq[:, 1:], nxt[:, None]], dim=1)
         return torch.stack(preds, dim=1)

@@ -4,22 +4,26 @@
   ``forward(context [B, T, C, H, W], n_future, future=None) -> [B, n_future, C, H, W]`` in [-1, 1];
 * :class:`GanGenerator`: the ``gan`` recipe's extra needs (per-scale predictions, a discriminator);
 * :func:`check_context` and :func:`check_frame_size`: the one shape rule and its one message;
-* :func:`rollout`: the autoregressive loop for a model that predicts one frame at a time.
+* :func:`rollout`: the autoregressive loop for a model that predicts one frame at a time;
+* :func:`predict_any_size`: a model's prediction at any frame size (border-padded to its stride).
 """
 from __future__ import annotations
 
 from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import torch
+import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 
 __all__ = ["GanGenerator", "NextFrameModel", "check_context", "check_frame_size", "frame_size_problem",
-           "rollout"]
+           "pad_frames", "predict_any_size", "rollout"]
 
 
 @runtime_checkable
 class NextFrameModel(Protocol):
-    """What generic code calls. ``stride``: H and W must be multiples of it (1: any size)."""
+    """What generic code calls. ``stride``: H and W must be multiples of it (1: any size); generic code
+    predicts at other sizes through :func:`predict_any_size`."""
 
     n_input: int
     stride: int
@@ -80,3 +84,23 @@ def rollout(step: Callable[[torch.Tensor], torch.Tensor], context: torch.Tensor,
         nxt = future[:, k] if future is not None else preds[-1]
         seq = torch.cat([seq, nxt[:, None]], dim=1)
     return torch.stack(preds, dim=1)
+
+
+def pad_frames(frames: torch.Tensor, pad_h: int, pad_w: int) -> torch.Tensor:
+    """``frames [B, T, C, H, W]`` with ``pad_h`` rows and ``pad_w`` columns added at the bottom and right,
+    each a copy of the border pixel."""
+    flat = F.pad(rearrange(frames, "b t c h w -> b (t c) h w"), (0, pad_w, 0, pad_h), mode="replicate")
+    return rearrange(flat, "b (t c) h w -> b t c h w", t=frames.shape[1])
+
+
+def predict_any_size(model: nn.Module, context: torch.Tensor, n_future: int) -> torch.Tensor:
+    """``model(context, n_future)`` at any frame size: when H or W is not a multiple of the model's
+    ``stride``, the context is padded by repeating its border (:func:`pad_frames`) and the padding is cut
+    off the prediction. A model that declares ``any_size = True`` (the flow base, which pads only its net's
+    input so its flow is the baseline's) is called as is."""
+    h, w = context.shape[-2:]
+    stride = 1 if getattr(model, "any_size", False) else int(getattr(model, "stride", 1) or 1)
+    pad_h, pad_w = -h % stride, -w % stride
+    if not (pad_h or pad_w):
+        return model(context, n_future)
+    return model(pad_frames(context, pad_h, pad_w), n_future)[..., :h, :w]

@@ -57,8 +57,9 @@ def _build_section(name: str, raw: Mapping[str, Any], source: str) -> Any:
 
 
 def check_selected_model(cfg: Config) -> None:
-    """Build the selected model once (cheap): constructor errors, the frame-size rule (``data.size``,
-    ``train.crop`` and an explicit ``evaluate.size``), its section's ``check_model``; ConfigError naming the key."""
+    """Build the selected model once (cheap): constructor errors, the frame-size rule on the training sizes
+    (``data.size``, ``train.crop``; evaluation pads any size to the stride), its section's ``check_model``;
+    ConfigError naming the key."""
     name, section = cfg.model, cfg.model_section()
     try:
         model = predictor_from_config(cfg)
@@ -67,7 +68,6 @@ def check_selected_model(cfg: Config) -> None:
     stride = getattr(model, "stride", 1)
     sizes = [("data.size", cfg.data.size)] if cfg.data.size != "source" else []
     sizes += [("train.crop", (cfg.train.crop,) * 2)] if cfg.train.crop else []
-    sizes += [("evaluate.size", cfg.evaluate.size)] if isinstance(cfg.evaluate.size, tuple) else []
     problems = [frame_size_problem(size, stride, key, name) for key, size in sizes]
     problem = next((p for p in problems if p), None) or section.check_model(name, model, cfg.data.size, cfg.train.crop)
     if problem:
