@@ -91,6 +91,7 @@ class TrainConfig:
     batch_size: int = bounded(16, ge=1)
     clips_per_video: int = bounded(8, ge=1)
     crop: int = bounded(0, ge=0)
+    base_margin: int = bounded(0, ge=0)  # data.size source: border around each crop that only the flow base reads
     stride: tuple[int, int] = (1, 1)  # each training clip takes every k * data.interval-th frame, k drawn in [a, b]
     num_workers: int = bounded(2, ge=0)
     val_every: int = bounded(1, ge=1)

@@ -1,7 +1,7 @@
 """Conversions between uint8 pixel frames and model-space tensors.
 
 This is THE single place where frames move between pixel space and model space (and between sizes:
-:func:`resize`, :func:`resize_to_scales`):
+:func:`resize`, :func:`resize_to_scales`; :func:`inner` cuts a border off):
 
 * model space: float tensor in [-1, 1], ``x = (p - 127.5) / 127.5``
 * pixel space: float tensor in [0, 255], ``p = x * 127.5 + 127.5`` (clamped)
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-__all__ = ["to_model", "to_pixels", "to_uint8", "clamp_model", "resize", "resize_to_scales", "PIXEL_SCALE",
+__all__ = ["to_model", "to_pixels", "to_uint8", "clamp_model", "inner", "resize", "resize_to_scales", "PIXEL_SCALE",
            "PIXEL_OFFSET"]
 
 PIXEL_SCALE = 127.5
@@ -66,3 +66,13 @@ def resize_to_scales(frames: torch.Tensor, sizes: Sequence[int | tuple[int, int]
     ``sizes``: ints (square) or (h, w) pairs, e.g. ``[p.shape[-2:] for p in preds]``.
     """
     return [resize(frames, (size, size) if isinstance(size, int) else tuple(int(s) for s in size)) for size in sizes]
+
+
+def inner(x: torch.Tensor, margin: int) -> torch.Tensor:
+    """``x [..., H, W]`` without a border of ``margin`` pixels on every side (``x`` itself when 0)."""
+    if margin <= 0:
+        return x
+    h, w = x.shape[-2:]
+    if h <= 2 * margin or w <= 2 * margin:
+        raise ValueError(f"a {margin}-pixel margin leaves nothing of {h}x{w} frames")
+    return x[..., margin:h - margin, margin:w - margin]

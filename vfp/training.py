@@ -35,7 +35,7 @@ from vfp.handlers.progress import NanGuard, Progress
 from vfp.handlers.selection import Selection
 from vfp.handlers.snapshots import Snapshots
 from vfp.launch import launch, under_torchrun
-from vfp.models.base import predictor_from_config
+from vfp.models.base import predictor_from_config, set_base_margin
 from vfp.models.params import parse_model_config
 from vfp.models.registry import get_spec
 from vfp.recipes import Built, Context, get_recipe
@@ -171,6 +171,7 @@ def train(cfg: Config, *, split_dir: Path = Path("data/split"), out_dir: Path | 
     manual_seed(cfg.seed)
     section, recipe = cfg.model_section(), get_recipe(get_spec(cfg.model).recipe)
     model = predictor_from_config(cfg)
+    margin = set_base_margin(model, cfg.train.base_margin if cfg.data.size == "source" else 0)
     if not recipe.trains:
         say(f"{cfg.model}: nothing to train; wrote {layout.model_file}")
         return export_untrained(cfg, layout, model, write=rank == 0)
@@ -178,7 +179,7 @@ def train(cfg: Config, *, split_dir: Path = Path("data/split"), out_dir: Path | 
     setup_backends(device)
     split_lists = Path(split_dir) if train_data is None else None  # the run's identity includes its data
     if train_data is None or val_data is None:
-        own_train, own_val = train_val_datasets(cfg, Path(split_dir), model.n_input, section.n_output)
+        own_train, own_val = train_val_datasets(cfg, Path(split_dir), model.n_input, section.n_output, margin)
         train_data = own_train if train_data is None else train_data
         val_data = own_val if val_data is None else val_data
     data = train_loaders(cfg, train_data, val_data, rank=rank, world=world, device=device, say=say)
@@ -186,7 +187,7 @@ def train(cfg: Config, *, split_dir: Path = Path("data/split"), out_dir: Path | 
         model = model.to(memory_format=torch.channels_last)
     iterations = cfg.train.epochs * len(data.train)  # the configured run (LR schedules), also when max_epochs cuts it
     frame_size = decode_size(cfg.data.size) or (cfg.train.crop,) * 2  # source: training sees crops only
-    built = recipe.build(Context(cfg.model, model, section, cfg.train, device, frame_size, iterations))
+    built = recipe.build(Context(cfg.model, model, section, cfg.train, device, frame_size, iterations, margin))
     selection = Selection(layout.run_dir, built.to_save["model"], AtomicSaver(layout.run_dir),
                           phase_of=built.phase_of, exportable=built.exportable, log=say,
                           ok_to_save=lambda: run.ckpt.ok_to_save(built.trainer))

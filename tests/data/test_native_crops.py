@@ -189,3 +189,15 @@ def test_built_in_models_run_at_full_ucf_frames_and_at_sizes_off_their_stride(na
         with torch.no_grad():
             out = predict_any_size(model, context, 2)
         assert out.shape == (1, 2, 3, *size) and torch.isfinite(out).all()
+
+
+def test_a_base_margin_widens_the_training_and_validation_windows(native_videos, tmp_path):
+    split = tmp_path / "split"
+    split.mkdir()
+    for name in ("train", "val"):
+        (split / f"{name}.txt").write_text("".join(f"{v.path}\t{v.n_frames}\n" for v in native_videos))
+    cfg = parse_model_config({"model": "warp", "data": {"size": "source", "cache": ""},
+                              "train": {"crop": CROP, "base_margin": 8}})
+    train, val = train_val_datasets(cfg, split, 4, 1, margin=8)
+    assert train.crop == val.crop == (CROP + 16, CROP + 16)
+    assert train[0]["frames"].shape[-2:] == (CROP + 16, CROP + 16)

@@ -13,9 +13,10 @@ from tests.conftest import in_ci
 from vfp.baselines import flow_extrapolation
 from vfp.engines.supervised import create_supervised_trainer
 from vfp.errors import ConfigError
-from vfp.frames import to_model
+from vfp.flow import extrapolate
+from vfp.frames import inner, to_model
 from vfp.modelio import load_trained, save_trained
-from vfp.models.base import FlowBase, base_meta, build_predictor, predictor_from_config
+from vfp.models.base import FlowBase, base_meta, build_predictor, predictor_from_config, set_base_margin
 from vfp.models.contract import predict_any_size
 from vfp.models.params import parse_model_config as parse_config
 from vfp.models.registry import get_spec
@@ -157,3 +158,54 @@ def test_the_flow_base_reads_at_least_two_frames():
     assert as_kwargs(parse_config({}).model_section("copy_last").net) == {"n_input": 1}
     assert build_predictor("copy_last", {"n_input": 1}, "flow").n_input == 2  # the flow needs two frames
 
+
+
+def _small_on_flow() -> FlowBase:
+    return build_predictor("autoencoder", {"n_input": 4, "features": [8, 16]}, "flow", {"method": "dis"})
+
+
+def test_the_base_margin_is_read_by_the_flow_only(clips):
+    """In training, the flow sees the whole window and the net predicts its inside: untrained, exactly the inside
+    of the flow baseline's prediction of the whole window (not the flow of the inside alone); at evaluation
+    the margin is off."""
+    model = _small_on_flow()
+    assert set_base_margin(model, 8) == 8 and set_base_margin(build_predictor("autoencoder", {}), 8) == 0
+    context, future = clips[:, :4], clips[:, 4:6]
+    model.train()
+    pred = model(context, 2, future=future)
+    assert pred.shape == (3, 2, 3, 64 - 16, 96 - 16)
+    whole = inner(extrapolate(context, 2, "dis", "medium"), 8)
+    assert torch.allclose(pred, whole, atol=1e-6)
+    assert (pred - extrapolate(inner(context, 8), 2, "dis", "medium")).abs().max() > 0.05
+    model.eval()
+    assert model(context, 1).shape == (3, 1, 3, 64, 96)
+
+
+def test_training_with_a_base_margin_scores_the_inside_of_each_window(clips):
+    """The loss compares the prediction with the true frames' inside (the same pixels): untrained, the
+    flow baseline's squared error there."""
+    model = _small_on_flow()
+    set_base_margin(model, 8)
+    trainer, _ = create_supervised_trainer(model, torch.optim.SGD(model.parameters(), lr=0.0), n_output=1,
+                                           device="cpu", margin=8)
+    trainer.run([{"frames": clips[:, :5]}], max_epochs=1)
+    want = (inner(extrapolate(clips[:, :4], 1, "dis", "medium") - clips[:, 4:5], 8) ** 2).mean()
+    assert trainer.state.output["loss"] == pytest.approx(float(want), rel=1e-5)
+
+
+def test_gan_on_the_flow_base_trains_with_a_base_margin():
+    from vfp.engines.gan import create_gan_trainer
+    from vfp.models.sections import GanLoss, GanSchedule
+
+    torch.manual_seed(0)
+    gen = build_predictor("multiscale_gan", {"n_input": 2, "scales": [8, 16], "features": [[8], [8]],
+                                             "kernels": [3, 3], "residual_base": "last_frame"}, "flow")
+    set_base_margin(gen, 4)
+    disc = gen.make_discriminator(16, conditional=True, conv_features=[[4], [4]], conv_kernels=[[3], [3]],
+                                  fc=[[8, 1], [8, 1]])
+    opt_g, opt_d = torch.optim.Adam(gen.parameters(), 1e-3), torch.optim.Adam(disc.parameters(), 1e-3)
+    trainer, _ = create_gan_trainer(gen, disc, opt_g, opt_d, GanLoss(), GanSchedule(), crop=24, margin=4)
+    trainer.run([{"frames": torch.rand(2, 3, 3, 24, 24) * 2 - 1}] * 2, max_epochs=1)
+    assert {"loss_g", "loss_d", "d_real", "d_fake"} <= set(trainer.state.output)
+    gen.train()
+    assert [p.shape[-1] for p in gen.predict_scales(torch.rand(1, 2, 3, 24, 24))] == [8, 16]

@@ -69,23 +69,25 @@ def make_loader(dataset: Dataset, sampler: Sampler | None, batch_size: int, num_
     )
 
 
-def train_val_datasets(cfg: Any, split_dir: Path, n_input: int, n_output: int) -> tuple[Dataset, Dataset]:
+def train_val_datasets(cfg: Any, split_dir: Path, n_input: int, n_output: int,
+                       margin: int = 0) -> tuple[Dataset, Dataset]:
     """Training clips of ``n_input + n_output`` frames (``train.starts``, crops, strides, augmentation) and
     validation clips of ``max(n_input, 2) + train.val_horizon`` frames (the flow baseline reads two context
     frames; starts every ``data.interval`` frames, at most :data:`VAL_CLIPS`, never augmented; at
     ``data.size: source``, ``train.crop`` windows at fixed random places: full frames of every size cannot
     share a batch, and cost up to ~20x a window on CPU) from ``split_dir``'s lists; ``cfg`` is a
-    :class:`vfp.config.Config`."""
+    :class:`vfp.config.Config`. ``margin``: windows of ``train.crop`` plus that border on every side."""
     tc, split_dir, size = cfg.train, Path(split_dir), decode_size(cfg.data.size)
     cache = Path(cfg.data.cache) if cfg.data.cache else None
     starts = {"starts": "all", "max_clips": tc.clips_per_epoch} if tc.starts == "all" else {"random_start": True}
+    window = (tc.crop + 2 * margin,) * 2 if tc.crop else None  # margin: the flow base's border around a crop
     train = ClipDataset(read_split(split_dir, "train"), n_input + n_output, cfg.data.interval, size,
                         clips_per_video=tc.clips_per_video, seed=cfg.seed, cache_dir=cache,
-                        augment=from_train_config(tc), crop=(tc.crop,) * 2 if tc.crop else None,
+                        augment=from_train_config(tc), crop=window,
                         steps=tuple(tc.stride), decoder=cfg.data.decoder, **starts)
     val = ClipDataset(read_split(split_dir, "val"), max(n_input, 2) + tc.val_horizon, cfg.data.interval,
                       size, seed=cfg.seed, cache_dir=cache, starts="all", stride=cfg.data.interval,
-                      max_clips=VAL_CLIPS, crop=(tc.crop,) * 2 if size is None else None,  # fixed: no set_epoch
+                      max_clips=VAL_CLIPS, crop=window if size is None else None,  # fixed: no set_epoch
                       decoder=cfg.data.decoder)
     if len(train) == 0:
         raise VfpError(f"{split_dir}/train.txt: no video is long enough for {n_input + n_output} frames "

@@ -33,7 +33,7 @@ from vfp.engines.common import (
     split_clip,
     unwrap,
 )
-from vfp.frames import resize_to_scales
+from vfp.frames import inner, resize_to_scales
 from vfp.losses import d_loss, multiscale_generator_loss
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class _GanStep:
     """One iteration: D ``d_steps`` times on real vs detached fake (unless warming up G), then G."""
 
     def __init__(self, generator, discriminator, opt_g, opt_d, loss_cfg, schedule_cfg, *, n_output, grad_clip,
-                 device, amp, crop, channels_last):
+                 device, amp, crop, channels_last, margin=0):
         self.g_call = generator if isinstance(unwrap(generator), ScalesForward) else ScalesForward(generator)
         self.g_plain = unwrap(self.g_call).generator
         self.use_d = discriminator is not None and loss_cfg.lam_adv != 0
@@ -78,7 +78,7 @@ class _GanStep:
         self.conditional = bool(getattr(self.d_plain, "conditional", False))
         self.opt_g, self.opt_d, self.loss_cfg, self.schedule = opt_g, opt_d, loss_cfg, schedule_cfg
         self.n_output, self.grad_clip, self.device, self.amp = n_output, grad_clip, device, amp
-        self.crop, self.channels_last = crop, channels_last
+        self.crop, self.channels_last, self.margin = crop, channels_last, margin
         self.scaler_g, self.scaler_d = make_scaler(amp, device), make_scaler(amp, device)
 
     def __call__(self, engine: Engine, batch) -> dict[str, float]:
@@ -88,11 +88,16 @@ class _GanStep:
         context, future = split_clip(frames, self.g_plain.n_input, self.n_output)
         seq = torch.cat([context, future], dim=1)
         contexts = [seq[:, k : k + self.g_plain.n_input] for k in range(self.n_output)]  # teacher forcing
+        future = inner(future, self.margin)  # the window G predicts (its flow base read the border too)
         sizes = self.g_plain.scale_sizes(*future.shape[-2:])
         targets = [resize_to_scales(future[:, k], sizes) for k in range(self.n_output)]
         out = self._update_d(contexts, targets) if self.use_d and phase != "g_warmup" else {}
         out.update(self._update_g(contexts, targets, adversarial=self.use_d and phase == "joint"))
         return out
+
+    def _condition(self, context: torch.Tensor) -> torch.Tensor | None:
+        """What a conditional D reads beside the frames: the context inside the margin; None when D is not."""
+        return inner(context, self.margin) if self.conditional else None
 
     def _update_d(self, contexts, targets) -> dict[str, float]:
         n, amp, device = self.n_output, self.amp, self.device
@@ -106,7 +111,7 @@ class _GanStep:
             for c, real, fake in zip(contexts, targets, fakes):
                 with autocast(amp, device):
                     both = self.d([torch.cat([r, f]) for r, f in zip(real, fake)],
-                                  torch.cat([c, c]) if self.conditional else None).float()
+                                  self._condition(torch.cat([c, c]))).float()
                 real_logits, fake_logits = both.chunk(2)
                 loss_d = loss_d + d_loss(real_logits, fake_logits) / n
                 real_p += torch.sigmoid(real_logits).mean().item() / n
@@ -125,7 +130,7 @@ class _GanStep:
             for c, target in zip(contexts, targets):
                 with autocast(self.amp, self.device):
                     preds = [p.float() for p in self.g_call(c)]
-                    fake_logits = (self.d_plain(preds, c if self.conditional else None).float()
+                    fake_logits = (self.d_plain(preds, self._condition(c)).float()
                                    if adversarial else None)
                 losses = multiscale_generator_loss(
                     preds, target, fake_logits, lam_lp=cfg.lam_lp, lam_gdl=cfg.lam_gdl,
@@ -154,16 +159,18 @@ def create_gan_trainer(
     amp: str = "none",
     crop: int = 0,
     channels_last: bool = False,
+    margin: int = 0,
 ) -> tuple[Engine, dict[str, torch.amp.GradScaler]]:
     """Engine training a multi-scale generator (plain, ``ScalesForward``-wrapped or DDP of that), and the AMP
     scalers to checkpoint with it (``scaler`` of G, ``scaler_d`` of D; fp16 on CUDA only, else none).
 
     Output dict: ``loss_g``, ``lp_s{k}``, ``gdl_s{k}`` for every scale k, and when D ran this
     iteration ``loss_d``, ``d_real``, ``d_fake`` (mean sigmoid of D's logits), ``adv_s{k}``.
+    ``margin``: as :func:`vfp.engines.supervised.create_supervised_trainer`'s (losses and D inside it).
     """
     device = resolve_device(device)
     step = _GanStep(generator, discriminator, opt_g, opt_d, loss_cfg, schedule_cfg, n_output=n_output,
                     grad_clip=grad_clip, device=device, amp=effective_amp(amp, device), crop=crop,
-                    channels_last=channels_last)
+                    channels_last=channels_last, margin=margin)
     scalers = {"scaler": step.scaler_g, "scaler_d": step.scaler_d}
     return Engine(step), {key: scaler for key, scaler in scalers.items() if scaler is not None}

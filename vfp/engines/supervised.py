@@ -17,6 +17,7 @@ from vfp.engines.common import (
     split_clip,
     unwrap,
 )
+from vfp.frames import inner
 from vfp.losses import gdl_loss, lp_loss
 
 
@@ -33,6 +34,7 @@ def create_supervised_trainer(
     p: float = 2,
     lam_gdl: float = 0.0,
     alpha: float = 1.0,
+    margin: int = 0,
 ) -> tuple[Engine, dict[str, torch.amp.GradScaler]]:
     """Engine whose step trains ``model`` on one batch dict (``frames [B, T, C, H, W]``), and the AMP scalers
     to checkpoint with it (``{"scaler": ...}`` with fp16 on CUDA, else empty).
@@ -40,7 +42,9 @@ def create_supervised_trainer(
     context = the first ``n_input`` frames, target = the next ``n_output``;
     ``model(context, n_output, future=target)`` (teacher forcing), Lp loss (L2 by default)
     plus ``lam_gdl`` times the gradient-difference loss (exponent ``alpha``) when > 0, backward, grad-norm clip
-    (0 disables), step. Output: ``{"loss": float}``.
+    (0 disables), step. Output: ``{"loss": float}``. ``margin``: the clips carry that border around the
+    window the model predicts (its flow base reads it, :func:`vfp.models.base.set_base_margin`); the loss
+    is scored inside it. ``crop`` is then the whole window's side.
     """
     device = resolve_device(device)
     amp = effective_amp(amp, device)
@@ -54,6 +58,7 @@ def create_supervised_trainer(
         optimizer.zero_grad(set_to_none=True)
         with autocast(amp, device):
             pred = model(context, n_output, future=target)
+        target = inner(target, margin)
         loss = lp_loss(pred.float(), target, p)
         if lam_gdl > 0:
             loss = loss + lam_gdl * gdl_loss(pred.float(), target, alpha)

@@ -12,6 +12,10 @@ step (tested against it on real frames): the base of step ``k`` is the baseline'
 extrapolated from the last two real context frames, also when the model rolls out on its own
 predictions. The base needs two context frames: ``n_input`` is at least 2. It runs at any frame size:
 the flow is computed on the frames as given and only the net's input is padded to the net's stride.
+
+``margin`` (training only, :func:`set_base_margin`): the training window carries ``margin`` more pixels on
+every side; the flow is computed on the whole window and the net runs on (and predicts) the window without
+that border, so the base it learns to correct is as good as the full frame's at test.
 """
 from __future__ import annotations
 
@@ -21,11 +25,12 @@ import torch
 from torch import nn
 
 from vfp import flow as fl
+from vfp.frames import inner
 from vfp.models.contract import predict_any_size
 from vfp.models.registry import build_model, get_spec
 from vfp.schema import as_kwargs
 
-__all__ = ["BASES", "FlowBase", "base_meta", "build_predictor", "predictor_from_config"]
+__all__ = ["BASES", "FlowBase", "base_meta", "build_predictor", "predictor_from_config", "set_base_margin"]
 
 BASES = ("copy_last", "flow")
 
@@ -47,6 +52,7 @@ class FlowBase(nn.Module):
             raise ValueError(f"the corrected model must read n_input + 1 = {n_input + 1} frames, "
                              f"it reads {net.n_input}")
         self.net, self.n_input, self.method, self.preset = net, n_input, method, preset
+        self.margin = 0  # training windows' border that only the flow reads (:func:`set_base_margin`)
         self.stride = int(getattr(net, "stride", 1) or 1)
 
     def __getattr__(self, name: str) -> Any:
@@ -68,7 +74,9 @@ class FlowBase(nn.Module):
 
     def predict_scales(self, context: torch.Tensor) -> list[torch.Tensor]:
         """The wrapped multi-scale generator's outputs for the next frame (the ``gan`` recipe's call)."""
-        return self.net.predict_scales(self._inputs(context, self.bases(context[:, -self.n_input:], 1)[:, 0]))
+        base = self.bases(context[:, -self.n_input:], 1)[:, 0]
+        margin = self.margin if self.training else 0
+        return self.net.predict_scales(inner(self._inputs(context, base), margin))
 
     def make_discriminator(self, size: int, **kwargs) -> nn.Module:
         """The wrapped generator's discriminator, conditioned (when it is) on the ``n_input`` real frames."""
@@ -89,6 +97,8 @@ class FlowBase(nn.Module):
         teacher = self.training and future is not None
         seq = context[:, -self.n_input:]
         bases = self.bases(seq, n_future)
+        if teacher and self.margin:  # the flow read the whole window; the net sees its inside
+            seq, bases, future = (inner(x, self.margin) for x in (seq, bases, future))
         preds = []
         for k in range(n_future):
             preds.append(predict_any_size(self.net, self._inputs(seq, bases[:, k]), 1)[:, 0])
@@ -120,6 +130,15 @@ def predictor_from_config(cfg: Any, name: str | None = None) -> nn.Module:
     section = cfg.model_section(name)
     return build_predictor(name, as_kwargs(section.net), getattr(section, "base", "copy_last"),
                            {"method": cfg.flow.method, "preset": cfg.flow.preset})
+
+
+def set_base_margin(model: nn.Module, margin: int) -> int:
+    """Give ``model`` a training-window border of ``margin`` pixels that only its flow base reads; returns the
+    border its training windows must carry: ``margin`` on the flow base, 0 for any other model."""
+    if not isinstance(model, FlowBase):
+        return 0
+    model.margin = int(margin)
+    return model.margin
 
 
 def base_meta(model: nn.Module) -> dict[str, Any]:

@@ -31,6 +31,13 @@ class Context:
     device: torch.device
     frame_size: tuple[int, int]
     iterations: int = 0  # of the whole run (train.epochs x iterations per epoch): what LR schedules span
+    margin: int = 0  # border around each training crop that only the flow base reads (vfp.models.base)
+
+    @property
+    def window(self) -> int:
+        """Side of the training windows the trainer cuts: ``train.crop`` plus the margin on both sides (0: whole
+        frames)."""
+        return self.train.crop + 2 * self.margin if self.train.crop else 0
 
 
 @dataclass

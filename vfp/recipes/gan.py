@@ -36,7 +36,8 @@ class GanRecipe(Recipe):
             to_save.update(discriminator=disc_plain, optimizer_d=opt_d)
         trainer, scalers = create_gan_trainer(g_model, disc, opt_g, opt_d, sec.loss, sec.schedule,
                                               n_output=sec.n_output, grad_clip=tc.grad_clip, device=ctx.device,
-                                              amp=tc.amp, crop=tc.crop, channels_last=tc.channels_last)
+                                              amp=tc.amp, crop=ctx.window, channels_last=tc.channels_last,
+                                              margin=ctx.margin)
         for opt, lr in ((opt_g, sec.lr), (opt_d, sec.lr_d)):
             if opt is not None:
                 attach_lr_schedule(trainer, opt, lr, sec.lr_schedule, ctx.iterations)

@@ -20,9 +20,10 @@ class SupervisedRecipe(Recipe):
         run_model = idist.auto_model(maybe_compile(ctx.model, tc.compile, ctx.device))
         opt = idist.auto_optim(optimizer(ctx.model.parameters(), sec))
         trainer, scalers = create_supervised_trainer(run_model, opt, n_output=sec.n_output, grad_clip=tc.grad_clip,
-                                                     device=ctx.device, amp=tc.amp, crop=tc.crop,
+                                                     device=ctx.device, amp=tc.amp, crop=ctx.window,
                                                      channels_last=tc.channels_last, p=sec.loss.p,
-                                                     lam_gdl=sec.loss.lam_gdl, alpha=sec.loss.alpha)
+                                                     lam_gdl=sec.loss.lam_gdl, alpha=sec.loss.alpha,
+                                                     margin=ctx.margin)
         to_save = {"model": ctx.model, "optimizer": opt, **scalers}
         attach_lr_schedule(trainer, opt, sec.lr, sec.lr_schedule, ctx.iterations)
         if getattr(sec, "sampling", None) is not None:  # a section with a scheduled-sampling schedule
