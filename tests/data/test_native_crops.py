@@ -40,6 +40,15 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(255 ** 2 / np.mean((a.astype(float) - b) ** 2)))
 
 
+def _split_lists(videos, tmp_path):
+    """A split folder whose train and val lists both hold ``videos``."""
+    split = tmp_path / "split"
+    split.mkdir()
+    for name in ("train", "val"):
+        (split / f"{name}.txt").write_text("".join(f"{v.path}\t{v.n_frames}\n" for v in videos))
+    return split
+
+
 @pytest.mark.parametrize("cached", [False, True])
 def test_native_crop_is_one_window_inside_every_frame(native_videos, tmp_path, cached):
     ds = ClipDataset(native_videos, T, INTERVAL, None, starts="all", crop=(CROP, CROP), seed=3,
@@ -151,10 +160,7 @@ def test_native_training_settings_accepted():
 
 
 def test_native_validation_uses_fixed_crop_windows(native_videos, tmp_path):
-    split = tmp_path / "split"
-    split.mkdir()
-    for name in ("train", "val"):
-        (split / f"{name}.txt").write_text("".join(f"{v.path}\t{v.n_frames}\n" for v in native_videos))
+    split = _split_lists(native_videos, tmp_path)
     cfg = parse_model_config({"model": "warp", "data": {"size": "source", "cache": ""},
                               "train": {"crop": CROP, "stride": [1, 2]}})
     train, val = train_val_datasets(cfg, split, 4, 1)
@@ -167,10 +173,7 @@ def test_native_validation_uses_fixed_crop_windows(native_videos, tmp_path):
 def test_the_evaluation_protocol_never_changes_the_validation_clips(native_videos, tmp_path):
     """Validation (and so the exported epoch) reads train.val_horizon, never evaluate.*: evaluating the same
     training under evaluate.protocol: mathieu (horizon 2) selects from the same validation clips."""
-    split = tmp_path / "split"
-    split.mkdir()
-    for name in ("train", "val"):
-        (split / f"{name}.txt").write_text("".join(f"{v.path}\t{v.n_frames}\n" for v in native_videos))
+    split = _split_lists(native_videos, tmp_path)
     raw = {"model": "warp", "data": {"size": "source", "cache": ""}, "train": {"crop": CROP}}
     clips = []
     for evaluate in ({}, {"protocol": "mathieu"}, {"horizon": 1, "batch_size": 3}):
@@ -192,10 +195,7 @@ def test_built_in_models_run_at_full_ucf_frames_and_at_sizes_off_their_stride(na
 
 
 def test_a_base_margin_widens_the_training_and_validation_windows(native_videos, tmp_path):
-    split = tmp_path / "split"
-    split.mkdir()
-    for name in ("train", "val"):
-        (split / f"{name}.txt").write_text("".join(f"{v.path}\t{v.n_frames}\n" for v in native_videos))
+    split = _split_lists(native_videos, tmp_path)
     cfg = parse_model_config({"model": "warp", "data": {"size": "source", "cache": ""},
                               "train": {"crop": CROP, "base_margin": 8}})
     train, val = train_val_datasets(cfg, split, 4, 1, margin=8)
