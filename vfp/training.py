@@ -145,7 +145,7 @@ def _fit(run: _Run, split_lists: Path | None, device: torch.device, progress: bo
     if evaluator is not None and trainer.state.epoch == 0 and trainer.state.iteration == 0:
         evaluator.run(run.data.val)  # epoch 0 (before dvclive opens: its val curves start at epoch 1)
     if trainer.state.epoch >= run.epochs:
-        run.say(f"already trained for {trainer.state.epoch} epochs (train.epochs {run.epochs}); nothing to do")
+        run.say(f"already trained for {trainer.state.epoch} epochs (of {run.epochs}); nothing to do")
     else:
         run.interrupt.run(trainer, run.data.train, run.epochs)
     return _finish(run)
@@ -185,13 +185,14 @@ def train(cfg: Config, *, split_dir: Path = Path("data/split"), out_dir: Path | 
     data = train_loaders(cfg, train_data, val_data, rank=rank, world=world, device=device, say=say)
     if cfg.train.channels_last and device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    iterations = cfg.train.epochs * len(data.train)  # the configured run (LR schedules), also when max_epochs cuts it
+    epochs = section.epochs or cfg.train.epochs  # the model's own run length, else train.epochs
+    iterations = epochs * len(data.train)  # the configured run (LR schedules), also when max_epochs cuts it
     frame_size = decode_size(cfg.data.size) or (cfg.train.crop,) * 2  # source: training sees crops only
     built = recipe.build(Context(cfg.model, model, section, cfg.train, device, frame_size, iterations, margin))
     selection = Selection(layout.run_dir, built.to_save["model"], AtomicSaver(layout.run_dir),
                           phase_of=built.phase_of, exportable=built.exportable, log=say,
                           ok_to_save=lambda: run.ckpt.ok_to_save(built.trainer))
-    run = _Run(cfg, layout, cfg.train.epochs if max_epochs is None else max_epochs, say, data, built, selection,
+    run = _Run(cfg, layout, epochs if max_epochs is None else max_epochs, say, data, built, selection,
                Interrupt(built.trainer))
     return _fit(run, split_lists, device, progress)
 

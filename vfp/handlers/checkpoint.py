@@ -89,6 +89,7 @@ def run_params(cfg: Config, split_dir: Path | None = None, modules: Mapping[str,
     code's: the digest of the source files defining each ``nn.Module`` of ``modules`` (the model, a GAN's
     discriminator; :func:`vfp.models.registry.source_digest`), so an edit of the model starts a new run."""
     train = {k: v for k, v in to_dict(cfg.train).items() if k not in _NON_RESULT_TRAIN_KEYS}
+    section = {k: v for k, v in to_dict(cfg.model_section()).items() if k != "epochs"}  # as train.epochs
     size = cfg.data.size if cfg.data.size == "source" else list(cfg.data.size)
     data = {"source": cfg.data.source, "size": size, "interval": cfg.data.interval,
             "decoder": cfg.data.decoder}
@@ -97,7 +98,7 @@ def run_params(cfg: Config, split_dir: Path | None = None, modules: Mapping[str,
     if split_dir is not None:
         data["lists"] = _lists_digest(Path(split_dir))
     code = {name: source_digest(m) for name, m in (modules or {}).items() if isinstance(m, torch.nn.Module)}
-    return {"model": cfg.model, cfg.model: to_dict(cfg.model_section()), "train": train, "data": data,
+    return {"model": cfg.model, cfg.model: section, "train": train, "data": data,
             "seed": cfg.seed, **({"code": code} if code else {})}
 
 
