@@ -95,17 +95,19 @@ def test_two_epochs_equal_one_plus_resumed_one(tmp_path, model, crop):
         assert rows == twin.read_text().splitlines(), path
 
 
-def test_a_model_sections_epochs_overrides_train_epochs_and_extends_by_resuming(tmp_path):
-    def cfg(epochs):
+def test_a_model_sections_max_epochs_caps_train_epochs_and_raising_it_resumes(tmp_path, capsys):
+    def cfg(cap, epochs=3):
         return parse_model_config({"model": "seq2seq", "data": {"size": [SIZE, SIZE]}, "evaluate": {"horizon": 2},
-                                   "train": {"epochs": 3, "batch_size": 4, "val_horizon": 2, "num_workers": 0},
-                                   "seq2seq": {"epochs": epochs, "n_output": 2,
+                                   "train": {"epochs": epochs, "batch_size": 4, "val_horizon": 2, "num_workers": 0},
+                                   "seq2seq": {"max_epochs": cap, "n_output": 2,
                                                "net": {"n_input": 2, "embed": 8, "hidden": [8], "stride": 4}}})
-    assert go(cfg(1), tmp_path)["epoch"] == 1  # the section's 1, not train.epochs 3
+    assert go(cfg(1), tmp_path)["epoch"] == 1  # capped: 1, not train.epochs 3
+    assert "seq2seq: 1 epochs (seq2seq.max_epochs caps train.epochs 3)" in capsys.readouterr().out
     summary = go(cfg(2), tmp_path)
     assert summary["resumed_from"] and summary["epoch"] == 2
     assert run_params(cfg(1)) == run_params(cfg(2))  # like train.epochs, not part of the run's identity
-    assert go(cfg(0), tmp_path / "default")["epoch"] == 3  # 0: train.epochs
+    assert go(cfg(5, epochs=1), tmp_path / "short")["epoch"] == 1  # a cap above train.epochs changes nothing
+    assert go(cfg(0), tmp_path / "uncapped")["epoch"] == 3
 
 
 def test_corrupt_latest_checkpoint_falls_back_with_warning(tmp_path, capsys):

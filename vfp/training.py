@@ -185,8 +185,10 @@ def train(cfg: Config, *, split_dir: Path = Path("data/split"), out_dir: Path | 
     data = train_loaders(cfg, train_data, val_data, rank=rank, world=world, device=device, say=say)
     if cfg.train.channels_last and device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    epochs = section.epochs or cfg.train.epochs  # the model's own run length, else train.epochs
-    iterations = epochs * len(data.train)  # the configured run (LR schedules), also when max_epochs cuts it
+    epochs = min(cfg.train.epochs, section.max_epochs or cfg.train.epochs)  # the section's cap, if it has one
+    if epochs < cfg.train.epochs:
+        say(f"{cfg.model}: {epochs} epochs ({cfg.model}.max_epochs caps train.epochs {cfg.train.epochs})")
+    iterations = epochs * len(data.train)  # the configured run (LR schedules), also when argument max_epochs cuts it
     frame_size = decode_size(cfg.data.size) or (cfg.train.crop,) * 2  # source: training sees crops only
     built = recipe.build(Context(cfg.model, model, section, cfg.train, device, frame_size, iterations, margin))
     selection = Selection(layout.run_dir, built.to_save["model"], AtomicSaver(layout.run_dir),

@@ -89,7 +89,7 @@ def run_params(cfg: Config, split_dir: Path | None = None, modules: Mapping[str,
     code's: the digest of the source files defining each ``nn.Module`` of ``modules`` (the model, a GAN's
     discriminator; :func:`vfp.models.registry.source_digest`), so an edit of the model starts a new run."""
     train = {k: v for k, v in to_dict(cfg.train).items() if k not in _NON_RESULT_TRAIN_KEYS}
-    section = {k: v for k, v in to_dict(cfg.model_section()).items() if k != "epochs"}  # as train.epochs
+    section = {k: v for k, v in to_dict(cfg.model_section()).items() if k != "max_epochs"}  # as train.epochs
     size = cfg.data.size if cfg.data.size == "source" else list(cfg.data.size)
     data = {"source": cfg.data.source, "size": size, "interval": cfg.data.interval,
             "decoder": cfg.data.decoder}

@@ -33,15 +33,15 @@ class LrSchedule(Params):
 @dataclass(frozen=True)
 class Section(Params):
     """Fields every model section has: ``base`` (the baseline whose prediction the model corrects:
-    vfp.models.base), ``lr``, ``n_output``, ``weight_decay`` (AdamW when > 0), ``lr_schedule``, ``epochs``
-    (this model's run length; 0: ``train.epochs``) and ``net`` (the constructor keywords)."""
+    vfp.models.base), ``lr``, ``n_output``, ``weight_decay`` (AdamW when > 0), ``lr_schedule``, ``max_epochs``
+    (a cap on ``train.epochs`` for this model; 0: none) and ``net`` (the constructor keywords)."""
 
     base: Literal["copy_last", "flow"] = "copy_last"
     lr: float = bounded(0.001, ge=0)
     n_output: int = bounded(1, ge=1)
     weight_decay: float = bounded(0.0, ge=0)
     lr_schedule: LrSchedule = field(default_factory=LrSchedule)
-    epochs: int = bounded(0, ge=0)  # 0: train.epochs
+    max_epochs: int = bounded(0, ge=0)  # this model trains min(train.epochs, max_epochs) epochs; 0: no cap
     net: Any = field(default_factory=dict)
     trains: ClassVar[bool] = True  # False: nothing to fit (the model file is written as built)
 
